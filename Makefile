@@ -1,0 +1,61 @@
+# The menu. `make run` and `make test` set up whatever is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON311 ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+RASA_VENV := .venv-rasa
+TRAINING_DATA := $(sort $(wildcard nlu/*.yml))
+NLU_CODE := $(wildcard nlu/components/*.py) civic/language.py
+export PYTHONPATH := $(CURDIR)
+export ACTION_SERVER_URL ?= http://127.0.0.1:5055/webhook
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+help: ## Show this menu
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: setup ## Set up what is missing, then start Rasa (5005), actions (5055) and the web app (8000)
+	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health"
+	$(VENV)/bin/honcho start -f Procfile
+
+setup: $(VENV)/.installed $(RASA_VENV)/.installed migrate models/.trained ## Venvs, migrations and a trained model
+
+test: $(VENV)/.installed $(RASA_VENV)/.installed models/.trained ## Run the whole suite on SQLite, then on PostgreSQL
+	scripts/test.sh
+
+bench: setup ## Run the benchmarks; results in bench/results/*.json
+	$(VENV)/bin/python -m bench.run_all
+
+train: models/.trained ## Train the Rasa model when nlu/, config.yml or domain.yml changed
+
+nlu-eval: $(RASA_VENV)/.installed models/.trained ## Score the model on the held-out split (nlu/tests/)
+	$(RASA_VENV)/bin/python -m nlu.evaluate --model models --tests nlu/tests
+
+lint: $(VENV)/.installed ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy civic bot actions webapp
+
+migrate: $(VENV)/.installed ## Migrate the database (DATABASE_URL, default SQLite under var/)
+	$(VENV)/bin/python -m civic.migrate
+
+shell: setup ## Talk to Rasa directly in the terminal (needs `make run` in another terminal for the actions)
+	$(RASA_VENV)/bin/rasa shell --model models --endpoints endpoints.yml
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON311) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+$(RASA_VENV)/.installed: requirements-rasa.txt
+	$$(scripts/find-python310.sh) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install -q --upgrade pip
+	$(RASA_VENV)/bin/pip install -q -r requirements-rasa.txt
+	touch $@
+
+models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) $(NLU_CODE)
+	mkdir -p models
+	$(RASA_VENV)/bin/rasa train --config config.yml --domain domain.yml --data $(TRAINING_DATA) --out models --quiet
+	touch $@
+
+.PHONY: help run setup test bench train nlu-eval lint migrate shell

@@ -1,0 +1,1 @@
+"""Rasa custom actions, one module per feature; each reads slots, calls civic, utters responses."""

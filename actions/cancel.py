@@ -1,0 +1,54 @@
+"""Withdrawing a filed report that no operator has accepted yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.context import conversation_id_of, in_session, language_of, latest_entity
+from civic.cases import cases_for_conversation, normalize_case_number, withdraw_case
+from civic.errors import CaseNotFound, NotYourCase
+from civic.i18n import status_label
+from civic.workflow import CaseStatus, InvalidTransition
+
+
+class ActionCancelReport(Action):
+    """Withdraws the named case, or this conversation's newest case still `received`."""
+
+    def name(self) -> str:
+        return "action_cancel_report"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        language = language_of(tracker)
+        asked = latest_entity(tracker, "case_id")
+        number = normalize_case_number(asked) if asked else None
+
+        def withdraw(session: Any) -> tuple[str, dict[str, str]]:
+            conversation_id = conversation_id_of(session, tracker)
+            target = number
+            if target is None:
+                cases = cases_for_conversation(session, conversation_id)
+                open_cases = [c for c in cases if c.status == CaseStatus.RECEIVED]
+                if not cases:
+                    return "utter_no_reports", {}
+                target = (open_cases or cases)[0].number
+            try:
+                case = withdraw_case(session, number=target, conversation_id=conversation_id)
+            except CaseNotFound:
+                return "utter_case_not_found", {"case_number": target}
+            except NotYourCase:
+                return "utter_not_your_case", {"case_number": target}
+            except InvalidTransition as refused:
+                return "utter_cannot_withdraw", {
+                    "case_number": target,
+                    "status_label": status_label(refused.current, language),
+                }
+            return "utter_case_withdrawn", {"case_number": case.number}
+
+        response, values = await in_session(withdraw)
+        dispatcher.utter_message(response=response, **values)
+        return []

@@ -1,0 +1,1 @@
+"""The conversational front door: gateway, Rasa client and channel adapters (web chat today)."""

@@ -1,0 +1,258 @@
+"""The one entry of every channel: record, deduplicate, route to Rasa, record the replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.messages import gateway_message
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.text import clean_text, neutralize_commands
+from civic.conversations import get_or_create_conversation, record_message
+from civic.db import session_scope
+from civic.language import detect_language
+from civic.models import Attachment, Conversation, Message
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# Payloads the gateway itself sends for non-text input; never accepted from citizens' text.
+PHOTO_PAYLOAD = "/share_photo"
+LOCATION_PAYLOAD = "/share_location"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One citizen turn as a channel adapter hands it over."""
+
+    channel: str
+    external_id: str
+    text: str = ""
+    payload: str | None = None
+    client_message_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    attachment_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    id: int
+    text: str
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    sender: str = "bot"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of the turn: answered by the bot, refused by the gateway, or Rasa was down."""
+
+    status: Literal["answered", "refused", "unavailable", "in_progress"]
+    replies: list[Reply]
+    language: str
+    error: str | None = None
+
+
+@dataclass
+class _Turn:
+    conversation_id: int
+    message_id: int
+    language: str
+    previous_replies: list[Reply] | None  # set when this turn was already answered (a retry)
+    in_progress: bool = False
+    offered_payloads: set[str] = field(default_factory=set)
+    attachment_ids: tuple[str, ...] = ()  # only those uploaded in this conversation
+
+
+class Gateway:
+    """Channel adapters call `handle`; the gateway owns the transcript and the Rasa round trip."""
+
+    def __init__(self, *, session_factory: sessionmaker[Session], rasa: RasaClient, max_chars: int) -> None:
+        self.session_factory = session_factory
+        self.rasa = rasa
+        self.max_chars = max_chars
+
+    async def _db(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with session_scope(self.session_factory) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        text = clean_text(inbound.text)
+        turn = await self._db(lambda s: self._record_inbound(s, inbound, text))
+        if turn.previous_replies is not None:
+            return Outcome("answered", turn.previous_replies, turn.language)
+        if turn.in_progress:
+            reply = Reply(0, gateway_message("in_progress", turn.language), sender="system")
+            return Outcome("in_progress", [reply], turn.language, "in_progress")
+        if len(text) > self.max_chars:
+            return await self._refuse(turn, "too_long", limit=self.max_chars)
+        rasa_text = self._rasa_text(inbound, text, turn)
+        if rasa_text is None:
+            return await self._refuse(turn, "empty")
+        metadata = {
+            "channel": inbound.channel,
+            "external_id": inbound.external_id,
+            "conversation_id": turn.conversation_id,
+            "client_message_id": inbound.client_message_id,
+            "latitude": inbound.latitude,
+            "longitude": inbound.longitude,
+            "attachment_ids": list(turn.attachment_ids),
+        }
+        try:
+            answers = await self.rasa.send(
+                sender=f"{inbound.channel}:{inbound.external_id}", text=rasa_text, metadata=metadata
+            )
+        except RasaUnavailable as error:
+            logger.warning("Rasa unavailable for conversation %s: %s", turn.conversation_id, error)
+            replies = await self._db(lambda s: self._record_replies(s, turn, [], "unanswered", "unavailable"))
+            return Outcome("unavailable", replies, turn.language, "unavailable")
+        replies = await self._db(lambda s: self._record_replies(s, turn, answers, "answered", None))
+        return Outcome("answered", replies, turn.language)
+
+    def _rasa_text(self, inbound: Inbound, text: str, turn: _Turn) -> str | None:
+        # A button payload counts only if the bot offered that very button; anything else is text.
+        if inbound.payload and inbound.payload in turn.offered_payloads:
+            return inbound.payload
+        if text:
+            return neutralize_commands(text)
+        if inbound.latitude is not None and inbound.longitude is not None:
+            return LOCATION_PAYLOAD
+        if turn.attachment_ids:
+            return PHOTO_PAYLOAD
+        return None
+
+    async def _refuse(self, turn: _Turn, error: str, **values: object) -> Outcome:
+        text = gateway_message(error, turn.language, **values)
+        replies = await self._db(
+            lambda s: self._record_replies(s, turn, [{"text": text}], "answered", error, sender="system")
+        )
+        return Outcome("refused", replies, turn.language, error)
+
+    def _record_inbound(self, session: Session, inbound: Inbound, text: str) -> _Turn:
+        conversation = get_or_create_conversation(session, channel=inbound.channel, external_id=inbound.external_id)
+        language = detect_language(text) or conversation.language
+        conversation.language = language
+        attachments = owned_attachments(session, conversation.id, inbound.attachment_ids)
+        data: dict[str, Any] = {"payload": inbound.payload, "attachment_ids": list(attachments)}
+        if inbound.latitude is not None:
+            data["location"] = [inbound.latitude, inbound.longitude]
+        stored_text = text[: self.max_chars] + ("…" if len(text) > self.max_chars else "")
+        offered = offered_payloads(session, conversation)
+        message = record_message(
+            session,
+            conversation=conversation,
+            direction="in",
+            sender="citizen",
+            text=stored_text,
+            data=data,
+            dedupe_key=inbound.client_message_id,
+        )
+        if message is not None:
+            session.flush()
+            return _Turn(
+                conversation.id, message.id, language, None, offered_payloads=offered, attachment_ids=attachments
+            )
+        # A retry of a message we have: replay its answer, or try again if Rasa was down.
+        original = session.execute(
+            select(Message).where(
+                Message.conversation_id == conversation.id, Message.dedupe_key == inbound.client_message_id
+            )
+        ).scalar_one()
+        if original.status == "answered":
+            return _Turn(conversation.id, original.id, language, replies_to(session, original))
+        if original.status == "received":
+            return _Turn(conversation.id, original.id, language, None, in_progress=True)
+        original.status = "received"
+        return _Turn(conversation.id, original.id, language, None, offered_payloads=offered, attachment_ids=attachments)
+
+    def _record_replies(
+        self,
+        session: Session,
+        turn: _Turn,
+        answers: list[dict[str, Any]],
+        status: str,
+        error: str | None,
+        sender: str = "bot",
+    ) -> list[Reply]:
+        conversation = session.get(Conversation, turn.conversation_id)
+        inbound = session.get(Message, turn.message_id)
+        assert conversation is not None and inbound is not None
+        inbound.status = status
+        if error == "unavailable":
+            answers = [{"text": gateway_message("unavailable", turn.language)}]
+            sender = "system"
+        replies = []
+        for answer in answers:
+            if not answer.get("text") and not answer.get("buttons"):
+                continue  # images and custom payloads have no web rendering yet
+            buttons = [
+                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                for b in answer.get("buttons") or []
+            ]
+            message = record_message(
+                session,
+                conversation=conversation,
+                direction="out",
+                sender=sender,
+                text=answer.get("text") or "",
+                data={"buttons": buttons, "reply_to": inbound.id, "error": error},
+            )
+            assert message is not None
+            session.flush()
+            replies.append(Reply(message.id, message.text, buttons, sender))
+        return replies
+
+
+def owned_attachments(session: Session, conversation_id: int, ids: tuple[str, ...]) -> tuple[str, ...]:
+    if not ids:
+        return ()
+    rows = session.execute(
+        select(Attachment.id).where(Attachment.id.in_(ids), Attachment.conversation_id == conversation_id)
+    ).scalars()
+    owned = set(rows)
+    return tuple(i for i in ids if i in owned)
+
+
+def replies_to(session: Session, inbound: Message) -> list[Reply]:
+    rows = session.execute(
+        select(Message)
+        .where(Message.conversation_id == inbound.conversation_id, Message.direction == "out", Message.id > inbound.id)
+        .order_by(Message.id)
+    ).scalars()
+    return [
+        Reply(m.id, m.text, list(m.data.get("buttons") or []), m.sender)
+        for m in rows
+        if m.data.get("reply_to") == inbound.id
+    ]
+
+
+def offered_payloads(session: Session, conversation: Conversation) -> set[str]:
+    """Payloads of the buttons in the bot's latest turn."""
+    latest = session.execute(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == "out", Message.sender == "bot")
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if latest is None:
+        return set()
+    turn = session.execute(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == "out", Message.id <= latest.id)
+        .order_by(Message.id.desc())
+        .limit(20)
+    ).scalars()
+    payloads: set[str] = set()
+    for message in turn:
+        if message.data.get("reply_to") != latest.data.get("reply_to"):
+            break
+        payloads.update(b["payload"] for b in message.data.get("buttons") or [])
+    return payloads

@@ -1,0 +1,1 @@
+"""The civic domain: cases, conversations, routing, geo, outbox; imports no transport."""

@@ -1,0 +1,183 @@
+"""Case services: file a case (numbered, routed, due-dated, idempotent), look it up, withdraw it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from civic.categories import check_category, due_date
+from civic.db import utcnow
+from civic.districts import check_district
+from civic.errors import CaseNotFound, NotYourCase
+from civic.i18n import LANGUAGES
+from civic.models import Attachment, Case, CaseNumberSequence
+from civic.routing import department_for
+from civic.settings import get_settings
+from civic.workflow import CaseStatus, log_case_event, transition
+
+_SEQUENCES: Table = CaseNumberSequence.__table__  # type: ignore[assignment]
+
+# "SR-2026-000123", also "sr2026000123", "SR 2026 123", full-width forms (folded by NFKC first).
+_CASE_NUMBER = re.compile(r"(?<![a-z0-9])sr\s*[-_]?\s*(\d{4})\s*[-_]?\s*(\d{1,6})(?!\d)", re.IGNORECASE)
+
+
+def format_case_number(year: int, value: int) -> str:
+    """SR-<year>-<value, six digits>."""
+    return f"SR-{year}-{value:06d}"
+
+
+def normalize_case_number(text: str) -> str | None:
+    """The canonical case number found in `text` (e.g. "sr2026000123" → "SR-2026-000123")."""
+    match = _CASE_NUMBER.search(unicodedata.normalize("NFKC", text))
+    if match is None:
+        return None
+    return format_case_number(int(match.group(1)), int(match.group(2)))
+
+
+def next_case_number(session: Session, year: int) -> int:
+    """Atomically take the next number of `year` (1, 2, …), in the caller's transaction."""
+    bump = (
+        update(_SEQUENCES)
+        .where(_SEQUENCES.c.year == year)
+        .values(last_value=_SEQUENCES.c.last_value + 1)
+        .returning(_SEQUENCES.c.last_value)
+    )
+    value = session.execute(bump).scalar_one_or_none()
+    if value is not None:
+        return int(value)
+    # First case of the year. Two writers can both miss the row; an upsert lets the second one
+    # bump the row the first just inserted (the row lock on PostgreSQL, the write lock on SQLite
+    # serialise them) instead of failing on the primary key.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = (
+        insert(_SEQUENCES)
+        .values(year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=[_SEQUENCES.c.year],
+            set_={"last_value": _SEQUENCES.c.last_value + 1},
+        )
+        .returning(_SEQUENCES.c.last_value)
+    )
+    return int(session.execute(upsert).scalar_one())
+
+
+def _by_idempotency_key(session: Session, key: str) -> Case | None:
+    return session.execute(select(Case).where(Case.idempotency_key == key)).scalar_one_or_none()
+
+
+def file_case(
+    session: Session,
+    *,
+    category: str,
+    district: str,
+    place: str,
+    description: str,
+    channel: str,
+    language: str = "ko",
+    dong: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    conversation_id: int | None = None,
+    citizen_id: int | None = None,
+    attachment_ids: Sequence[str] = (),
+    idempotency_key: str | None = None,
+    actor: str = "bot",
+) -> Case:
+    """File a new case in status received, or return the one already filed with `idempotency_key`."""
+    check_category(category)
+    check_district(district)
+    if language not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}")
+    if idempotency_key is not None:
+        existing = _by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            return existing
+    department = department_for(session, category=category, district=district)
+    now = utcnow()
+    year = now.astimezone(ZoneInfo(get_settings().timezone)).year
+    try:
+        # The number is taken inside the savepoint too, so losing the idempotency race leaves no gap.
+        with session.begin_nested():
+            case = Case(
+                number=format_case_number(year, next_case_number(session, year)),
+                category=category,
+                district=district,
+                dong=dong,
+                place=place,
+                description=description,
+                latitude=latitude,
+                longitude=longitude,
+                status=CaseStatus.RECEIVED.value,
+                channel=channel,
+                language=language,
+                conversation_id=conversation_id,
+                citizen_id=citizen_id,
+                department_id=department.id,
+                attachments=list(attachment_ids),
+                idempotency_key=idempotency_key,
+                due_at=due_date(category, now),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(case)
+            session.flush()
+            log_case_event(session, case=case, to_status=CaseStatus.RECEIVED, actor=actor)
+            _link_attachments(session, case=case, attachment_ids=attachment_ids)
+    except IntegrityError:
+        # Another request filed the same idempotency key between our SELECT and INSERT.
+        existing = _by_idempotency_key(session, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return existing
+    return case
+
+
+def _link_attachments(session: Session, *, case: Case, attachment_ids: Sequence[str]) -> None:
+    if not attachment_ids:
+        return
+    rows = session.execute(select(Attachment).where(Attachment.id.in_(list(attachment_ids))))
+    for attachment in rows.scalars():
+        attachment.case_id = case.id
+    session.flush()
+
+
+def get_case(session: Session, number: str) -> Case | None:
+    """The case with that number, however the citizen typed it; None if unknown."""
+    canonical = normalize_case_number(number)
+    if canonical is None:
+        return None
+    return session.execute(select(Case).where(Case.number == canonical)).scalar_one_or_none()
+
+
+def cases_for_conversation(session: Session, conversation_id: int) -> list[Case]:
+    """Cases filed from a conversation, newest first."""
+    query = select(Case).where(Case.conversation_id == conversation_id).order_by(Case.created_at.desc(), Case.id.desc())
+    return list(session.execute(query).scalars())
+
+
+def withdraw_case(session: Session, *, number: str, conversation_id: int, actor: str = "citizen") -> Case:
+    """Withdraw a case still in status received, at the request of the conversation that filed it."""
+    case = get_case(session, number)
+    if case is None:
+        raise CaseNotFound(number)
+    if case.conversation_id != conversation_id:
+        raise NotYourCase(number)
+    # The citizen asked in this very conversation and gets the bot's answer there: no outbox notice.
+    transition(session, case=case, to=CaseStatus.WITHDRAWN, actor=actor, notify=False)
+    return case
+
+
+def last_public_note(case: Case) -> str | None:
+    """The official's public answer (resolved) or reason (rejected), shown with the status."""
+    if case.status not in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
+        return None
+    events = [e for e in case.events if e.to_status == case.status and e.note]
+    return events[-1].note if events else None

@@ -1,0 +1,67 @@
+"""The media store: citizens' photos on disk under settings.media_dir, described by Attachment rows."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from civic.models import Attachment
+from civic.settings import get_settings
+
+# Magic numbers, not the client's Content-Type, decide what a file is.
+IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"WEBP", 8, "image/webp"),
+)
+
+
+class UnsupportedMedia(ValueError):
+    """Not a JPEG, PNG or WebP image, or too large."""
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    for signature, offset, content_type in IMAGE_SIGNATURES:
+        # WebP's tag sits at offset 8 inside a RIFF container.
+        if head[offset : offset + len(signature)] == signature and (
+            content_type != "image/webp" or head[:4] == b"RIFF"
+        ):
+            return content_type
+    return None
+
+
+def store_photo(session: Session, *, conversation_id: int, content: bytes, max_bytes: int | None = None) -> Attachment:
+    """Writes the photo under a random name and records it; the client's file name is never used."""
+    limit = max_bytes or get_settings().max_upload_bytes
+    content_type = sniff_image_type(content[:16])
+    if content_type is None or not content or len(content) > limit:
+        raise UnsupportedMedia("only JPEG, PNG or WebP photos within the size limit")
+    attachment_id = uuid.uuid4().hex
+    relative = Path("photos") / attachment_id[:2] / f"{attachment_id}.{content_type.split('/')[1]}"
+    target = get_settings().media_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    attachment = Attachment(
+        id=attachment_id,
+        conversation_id=conversation_id,
+        kind="photo",
+        content_type=content_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        path=str(relative),
+    )
+    session.add(attachment)
+    session.flush()
+    return attachment
+
+
+def media_path(attachment: Attachment) -> Path:
+    """Absolute path of a stored file, refusing anything that would leave the media directory."""
+    root = get_settings().media_dir.resolve()
+    path = (root / attachment.path).resolve()
+    if root not in path.parents:
+        raise UnsupportedMedia("attachment path outside the media store")
+    return path

@@ -1,0 +1,155 @@
+"""Notification outbox: enqueue messages to citizens, deliver them through per-channel senders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from civic.db import session_scope, utcnow
+from civic.models import OutboxMessage
+from civic.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[OutboxMessage], Awaitable[None]]
+
+PENDING, SENT, FAILED, DEAD = "pending", "sent", "failed", "dead"
+MAX_BACKOFF_SECONDS = 3600
+# A claimed row is pushed this far into the future so that no other worker picks it up while we
+# send; a worker that dies mid-send thereby only delays the message, never loses it.
+LEASE_SECONDS = 300
+SEND_TIMEOUT_SECONDS = 60.0
+
+_senders: dict[str, Sender] = {}
+
+
+def register_sender(channel: str, sender: Sender) -> None:
+    """Deliver `channel`'s messages with `sender`, an async callable that raises on failure."""
+    _senders[channel] = sender
+
+
+def unregister_sender(channel: str) -> None:
+    """Stop delivering `channel`'s messages (they stay pending); used by tests and shutdown."""
+    _senders.pop(channel, None)
+
+
+def enqueue(
+    session: Session,
+    *,
+    conversation_id: int,
+    channel: str,
+    kind: str,
+    text: str,
+    data: dict[str, Any] | None = None,
+    dedupe_key: str,
+) -> OutboxMessage | None:
+    """Queue a message for delivery; None when `dedupe_key` was already queued."""
+    if session.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)).first():
+        return None
+    message = OutboxMessage(
+        conversation_id=conversation_id,
+        channel=channel,
+        kind=kind,
+        text=text,
+        data=data or {},
+        dedupe_key=dedupe_key,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    # Two writers may pass the SELECT together on PostgreSQL; the unique key decides, and the
+    # savepoint keeps the loser's transaction usable.
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        return None
+    return message
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before retrying after `attempts` failed tries: 2**attempts seconds, at most 1 hour."""
+    return timedelta(seconds=min(2**attempts, MAX_BACKOFF_SECONDS))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    message_id: int
+    error: str | None
+
+
+def _claim(factory: sessionmaker[Session], now: datetime, batch: int) -> list[OutboxMessage]:
+    channels = sorted(_senders)
+    if not channels:
+        return []
+    with session_scope(factory) as session:
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status.in_((PENDING, FAILED)),
+                OutboxMessage.next_attempt_at <= now,
+                OutboxMessage.channel.in_(channels),
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(batch)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.execute(query).scalars())
+        for row in rows:
+            row.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+        session.flush()
+        # Detached before commit so the sender can read them whatever the factory's expiry policy.
+        for row in rows:
+            session.expunge(row)
+    return rows
+
+
+def _record(factory: sessionmaker[Session], outcomes: list[_Outcome], now: datetime) -> None:
+    max_attempts = get_settings().outbox_max_attempts
+    with session_scope(factory) as session:
+        for outcome in outcomes:
+            row = session.get(OutboxMessage, outcome.message_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            if outcome.error is None:
+                row.status, row.sent_at, row.last_error = SENT, now, None
+            elif row.attempts >= max_attempts:
+                row.status, row.last_error = DEAD, outcome.error
+            else:
+                row.status, row.last_error = FAILED, outcome.error
+                row.next_attempt_at = now + backoff(row.attempts)
+
+
+async def _send(message: OutboxMessage) -> str | None:
+    sender = _senders.get(message.channel)
+    if sender is None:
+        return "no sender registered"
+    try:
+        await asyncio.wait_for(sender(message), timeout=SEND_TIMEOUT_SECONDS)
+    except Exception as exc:  # any sender failure is a retryable delivery failure
+        log.warning("outbox %s via %s failed: %s", message.id, message.channel, type(exc).__name__)
+        return f"{type(exc).__name__}: {exc}"[:1000]
+    return None
+
+
+async def deliver_due(session_factory: sessionmaker[Session], *, now: datetime | None = None, batch: int = 50) -> int:
+    """Send up to `batch` due messages; returns how many were attempted (sent or failed)."""
+    now = now or utcnow()
+    # Database work runs in a thread: SQLite may wait on busy_timeout and must not block the loop.
+    rows = await asyncio.to_thread(_claim, session_factory, now, batch)
+    outcomes = []
+    for message in rows:  # one at a time, oldest first, so a conversation's messages keep order
+        outcomes.append(_Outcome(message.id, await _send(message)))
+    if outcomes:
+        await asyncio.to_thread(_record, session_factory, outcomes, now)
+    return len(outcomes)

@@ -1,0 +1,63 @@
+"""The one place that reads the environment: every setting of the project."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Development placeholders: refused when ENVIRONMENT is not "development"/"test".
+PLACEHOLDER_SECRETS = {
+    "SECRET_KEY": "dev-secret-key-change-me",
+    "PHONE_ENCRYPTION_KEY": "ZGV2LXBob25lLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=",
+    "PHONE_INDEX_KEY": "dev-phone-index-key-change-me",
+}
+
+
+class Settings(BaseSettings):
+    """Settings from the environment (or `.env`); see the README for each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'civic.db'}"
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout_seconds: float = 10.0
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+    media_dir: Path = PROJECT_ROOT / "var" / "media"
+    max_message_chars: int = 2000
+    max_upload_bytes: int = 10 * 1024 * 1024
+    secret_key: str = PLACEHOLDER_SECRETS["SECRET_KEY"]
+    # Base64 of 32 random bytes (AES-256-GCM) for phone numbers at rest.
+    phone_encryption_key: str = PLACEHOLDER_SECRETS["PHONE_ENCRYPTION_KEY"]
+    # HMAC key of the blind index used to look phone numbers up without decrypting.
+    phone_index_key: str = PLACEHOLDER_SECRETS["PHONE_INDEX_KEY"]
+    outbox_poll_seconds: float = 1.0
+    outbox_max_attempts: int = 8
+    timezone: str = "Asia/Seoul"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_development(self) -> Settings:
+        if self.environment in ("development", "test"):
+            return self
+        for name, placeholder in PLACEHOLDER_SECRETS.items():
+            if getattr(self, name.lower()) == placeholder:
+                raise ValueError(f"{name} must be set to a real secret when ENVIRONMENT={self.environment}")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,114 @@
+"""THE case lifecycle: statuses, allowed transitions, the event log and the citizen's notice."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from civic.db import utcnow
+from civic.errors import InvalidTransition
+from civic.models import Case, CaseEvent, Conversation
+from civic.notifications import status_text
+from civic.outbox import enqueue
+
+__all__ = [
+    "ALLOWED",
+    "CaseStatus",
+    "InvalidTransition",
+    "log_case_event",
+    "transition",
+]
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands; stored as its value in cases.status and case_events."""
+
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    REOPENED = "reopened"
+    WITHDRAWN = "withdrawn"
+
+
+S = CaseStatus
+ALLOWED: dict[CaseStatus, frozenset[CaseStatus]] = {
+    S.RECEIVED: frozenset({S.ACCEPTED, S.REJECTED, S.WITHDRAWN}),
+    S.ACCEPTED: frozenset({S.ASSIGNED, S.REJECTED}),
+    # A department may send a case back to the 120 operators when it is not theirs.
+    S.ASSIGNED: frozenset({S.IN_PROGRESS, S.RESOLVED, S.REJECTED, S.ACCEPTED}),
+    S.IN_PROGRESS: frozenset({S.RESOLVED, S.REJECTED}),
+    S.RESOLVED: frozenset({S.REOPENED}),
+    S.REJECTED: frozenset({S.REOPENED}),
+    S.REOPENED: frozenset({S.ACCEPTED, S.ASSIGNED}),
+    S.WITHDRAWN: frozenset(),
+}
+
+
+def log_case_event(
+    session: Session,
+    *,
+    case: Case,
+    to_status: str,
+    actor: str,
+    from_status: str | None = None,
+    note: str | None = None,
+) -> CaseEvent:
+    """Append one row to the case's event log; the only writer of case_events."""
+    event = CaseEvent(
+        case_id=case.id,
+        actor=actor,
+        from_status=None if from_status is None else str(from_status),
+        to_status=str(to_status),
+        note=note,
+        created_at=utcnow(),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def transition(
+    session: Session,
+    *,
+    case: Case,
+    to: CaseStatus,
+    actor: str,
+    note: str | None = None,
+    notify: bool = True,
+) -> CaseEvent:
+    """Move `case` to `to` if ALLOWED, log the event and queue a notice to the citizen."""
+    current = CaseStatus(case.status)
+    to = CaseStatus(to)
+    if to not in ALLOWED[current]:
+        raise InvalidTransition(
+            f"{case.number}: {current} → {to} is not allowed", current=str(current), requested=str(to)
+        )
+    event = log_case_event(session, case=case, from_status=current, to_status=to, actor=actor, note=note)
+    case.status = to.value
+    case.updated_at = event.created_at
+    if notify and case.conversation_id is not None:
+        notify_citizen(session, case=case, event=event)
+    session.flush()
+    return event
+
+
+def notify_citizen(session: Session, *, case: Case, event: CaseEvent) -> None:
+    """Queue the notice of `event` on the conversation the case came from (once per event)."""
+    if case.conversation_id is None:
+        return
+    conversation = session.get(Conversation, case.conversation_id)
+    if conversation is None:
+        return
+    enqueue(
+        session,
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        kind="case_status",
+        text=status_text(session, case=case, status=event.to_status, note=event.note),
+        data={"case_number": case.number, "status": event.to_status, "event_id": event.id},
+        dedupe_key=f"case-event:{event.id}",
+    )

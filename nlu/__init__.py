@@ -1,0 +1,1 @@
+"""Rasa training data and the project's custom NLU components (run inside .venv-rasa)."""

@@ -1,0 +1,111 @@
+"""Sentence-level complaint category classifier, emitted as entity `category`.
+
+Citizens describe situations ("소화전 앞에 차를 세워놨어요") more often than they name the
+category, so the category is a label of the whole sentence, learnt from the `category` metadata
+of the `report_complaint` training blocks, with every other example labelled "none".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+import joblib
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import ENTITIES, INTENT, METADATA, METADATA_INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+logger = logging.getLogger(__name__)
+NONE = "none"
+
+
+def category_of(message: Message) -> Text:
+    metadata = message.get(METADATA) or {}
+    intent_metadata = metadata.get(METADATA_INTENT) or {}
+    return str(intent_metadata.get("category") or NONE)
+
+
+def build_pipeline(c: float) -> Pipeline:
+    features = FeatureUnion(
+        [
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=1)),
+            ("words", TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", sublinear_tf=True)),
+        ]
+    )
+    return Pipeline([("features", features), ("clf", LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))])
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class CategoryClassifier(GraphComponent, EntityExtractorMixin):
+    """Adds `{"entity": "category", "value": <canonical>}` to complaint-like messages."""
+
+    FILE = "category.joblib"
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "C": 10.0,
+            # Intents whose messages may carry a category (the first report and form answers).
+            "intents": ["report_complaint", "inform", "deny"],
+            "threshold": 0.4,
+        }
+
+    def __init__(self, config: Dict[Text, Any], storage: ModelStorage, resource: Resource, model: Optional[Pipeline] = None) -> None:
+        self.config = config
+        self.storage = storage
+        self.resource = resource
+        self.model = model
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext) -> CategoryClassifier:
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [m for m in training_data.intent_examples if m.get(TEXT)]
+        texts = [m.get(TEXT) for m in examples]
+        labels = [category_of(m) for m in examples]
+        if len(set(labels)) < 2:
+            logger.warning("CategoryClassifier: no category metadata in training data; not trained")
+            return self.resource
+        self.model = build_pipeline(self.config["C"]).fit(texts, labels)
+        with self.storage.write_to(self.resource) as directory:
+            joblib.dump(self.model, directory / self.FILE)
+        return self.resource
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext, **kwargs: Any) -> CategoryClassifier:
+        try:
+            with model_storage.read_from(resource) as directory:
+                model = joblib.load(directory / cls.FILE)
+        except (ValueError, FileNotFoundError):
+            model = None
+        return cls(config, model_storage, resource, model)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self.model is None:
+            return messages
+        for message in messages:
+            text = message.get(TEXT) or ""
+            intent = (message.get(INTENT) or {}).get("name")
+            if not text or text.startswith("/") or intent not in self.config["intents"]:
+                continue
+            probabilities = self.model.predict_proba([text])[0]
+            best = int(probabilities.argmax())
+            label = self.model.classes_[best]
+            if label == NONE or probabilities[best] < self.config["threshold"]:
+                continue
+            entity = {"entity": "category", "value": str(label), "start": 0, "end": len(text), "confidence": float(probabilities[best])}
+            message.set(ENTITIES, message.get(ENTITIES, []) + self.add_extractor_name([entity]), add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data

@@ -1,0 +1,55 @@
+"""Action tests: trackers built from dicts, the actions' database pointed at the test database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session, sessionmaker
+
+import actions.context
+
+
+@pytest.fixture(autouse=True)
+def actions_use_test_db(monkeypatch: pytest.MonkeyPatch, session_factory: sessionmaker[Session]) -> Iterator[None]:
+    monkeypatch.setattr(actions.context, "get_session_factory", lambda: session_factory)
+    yield
+
+
+DOMAIN: dict[str, Any] = {
+    "slots": {},
+    "forms": {"complaint_form": {"required_slots": ["category", "district", "place", "description", "confirm_report"]}},
+}
+
+
+def make_tracker(
+    *,
+    sender: str = "test-sender",
+    text: str = "",
+    intent: str = "inform",
+    entities: list[dict[str, Any]] | None = None,
+    slots: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
+    active_loop: str | None = None,
+) -> Tracker:
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": entities or [],
+        "metadata": metadata or {},
+    }
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": {"language": "ko", **(slots or {})},
+            "latest_message": latest,
+            "events": events or [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {"name": active_loop} if active_loop else {},
+            "latest_action_name": "action_listen",
+        }
+    )

@@ -1,0 +1,62 @@
+"""Builds the web app: shared clients in the lifespan, routers included, nothing at import but routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from bot import webchat
+from bot.gateway import Gateway
+from bot.rasa_client import RasaClient
+from civic.db import get_session_factory
+from civic.settings import get_settings
+from webapp.limits import BodySizeLimit
+from webapp.outbox_worker import register_web_senders, run_outbox_worker
+
+BOT_STATIC = Path(webchat.__file__).parent / "static"
+HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    session_factory = get_session_factory()
+    rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
+    app.state.session_factory = session_factory
+    app.state.gateway = Gateway(session_factory=session_factory, rasa=rasa, max_chars=settings.max_message_chars)
+    register_web_senders(session_factory)
+    worker = asyncio.create_task(run_outbox_worker(session_factory, settings.outbox_poll_seconds))
+    try:
+        yield
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        await rasa.aclose()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(title="Seoul civic front door", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
+    app.mount("/chat/static", StaticFiles(directory=BOT_STATIC), name="chat-static")
+    app.include_router(webchat.router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home() -> str:
+        return HOME_PAGE.read_text(encoding="utf-8")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()
