@@ -84,6 +84,7 @@ async def chat_page(request: Request, civic_chat: Annotated[str | None, Cookie()
     response = templates.TemplateResponse(
         request, "chat.html", {"static_url": "/chat/static", "csrf_token": _digest(settings, "csrf", chat_id)}
     )
+    response.headers["Cache-Control"] = "no-store"  # the page embeds this browser's CSRF token
     response.set_cookie(
         COOKIE,
         chat_id,

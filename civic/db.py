@@ -90,11 +90,19 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # In WAL mode NORMAL loses no committed transaction when the process dies (SIGKILL, crash);
+        # only an OS crash or power cut can drop the last commits. FULL would fsync every commit
+        # and cap filing at the disk's sync rate. Scale mode (PostgreSQL) is fully durable.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only units of work (transcript polls, status look-ups) must not queue behind writers.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "civic_read_only"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -103,9 +111,15 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on error, always close."""
+def session_scope(factory: sessionmaker[Session], *, readonly: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error, always close.
+
+    `readonly` work on SQLite starts a deferred transaction, so it reads beside a writer instead
+    of waiting for the write lock.
+    """
     session = factory()
+    if readonly:
+        session.connection(execution_options={READ_ONLY: True})
     try:
         yield session
         session.commit()

@@ -88,7 +88,7 @@ class Case(Base):
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
-    department: Mapped[Department] = relationship(lazy="joined")
+    department: Mapped[Department] = relationship()
     events: Mapped[list[CaseEvent]] = relationship(order_by="CaseEvent.id", viewonly=True)
     attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)

@@ -2,7 +2,8 @@
 
 Citizens describe situations ("소화전 앞에 차를 세워놨어요") more often than they name the
 category, so the category is a label of the whole sentence, learnt from the `category` metadata
-of the `report_complaint` training blocks, with every other example labelled "none".
+of the `report_complaint` training blocks. It speaks on complaint reports, and on form answers
+(inform, deny) only when it is confident, so "마포구요" never changes the category.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import logging
 from typing import Any, Dict, List, Optional, Text
 
 import joblib
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import Pipeline
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -24,24 +23,16 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, METADATA, METADATA_INTEN
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.components.text_features import sentence_classifier
+
 logger = logging.getLogger(__name__)
-NONE = "none"
 
 
-def category_of(message: Message) -> Text:
+def category_of(message: Message) -> Optional[Text]:
     metadata = message.get(METADATA) or {}
     intent_metadata = metadata.get(METADATA_INTENT) or {}
-    return str(intent_metadata.get("category") or NONE)
-
-
-def build_pipeline(c: float) -> Pipeline:
-    features = FeatureUnion(
-        [
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=1)),
-            ("words", TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", sublinear_tf=True)),
-        ]
-    )
-    return Pipeline([("features", features), ("clf", LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))])
+    category = intent_metadata.get("category")
+    return str(category) if category else None
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
@@ -54,9 +45,9 @@ class CategoryClassifier(GraphComponent, EntityExtractorMixin):
     def get_default_config() -> Dict[Text, Any]:
         return {
             "C": 10.0,
-            # Intents whose messages may carry a category (the first report and form answers).
-            "intents": ["report_complaint", "inform", "deny"],
-            "threshold": 0.4,
+            "kiwi_morphemes": False,
+            # Minimum probability of the best category, per intent of the message.
+            "thresholds": {"report_complaint": 0.0, "inform": 0.6, "deny": 0.6},
         }
 
     def __init__(self, config: Dict[Text, Any], storage: ModelStorage, resource: Resource, model: Optional[Pipeline] = None) -> None:
@@ -70,13 +61,13 @@ class CategoryClassifier(GraphComponent, EntityExtractorMixin):
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
-        examples = [m for m in training_data.intent_examples if m.get(TEXT)]
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and category_of(m)]
         texts = [m.get(TEXT) for m in examples]
         labels = [category_of(m) for m in examples]
         if len(set(labels)) < 2:
             logger.warning("CategoryClassifier: no category metadata in training data; not trained")
             return self.resource
-        self.model = build_pipeline(self.config["C"]).fit(texts, labels)
+        self.model = sentence_classifier(self.config["C"], kiwi_morphemes=self.config["kiwi_morphemes"]).fit(texts, labels)
         with self.storage.write_to(self.resource) as directory:
             joblib.dump(self.model, directory / self.FILE)
         return self.resource
@@ -96,12 +87,13 @@ class CategoryClassifier(GraphComponent, EntityExtractorMixin):
         for message in messages:
             text = message.get(TEXT) or ""
             intent = (message.get(INTENT) or {}).get("name")
-            if not text or text.startswith("/") or intent not in self.config["intents"]:
+            threshold = self.config["thresholds"].get(intent)
+            if not text or text.startswith("/") or threshold is None:
                 continue
             probabilities = self.model.predict_proba([text])[0]
             best = int(probabilities.argmax())
             label = self.model.classes_[best]
-            if label == NONE or probabilities[best] < self.config["threshold"]:
+            if probabilities[best] < threshold:
                 continue
             entity = {"entity": "category", "value": str(label), "start": 0, "end": len(text), "confidence": float(probabilities[best])}
             message.set(ENTITIES, message.get(ENTITIES, []) + self.add_extractor_name([entity]), add_to_output=True)

@@ -72,17 +72,18 @@ class Stack:
     actions_url: str
     web_url: str
     database_url: str
+    pids: dict[str, int]
 
 
 @contextmanager
-def web_app(database_url: str, rasa_url: str, name: str = "web") -> Iterator[str]:
+def web_app(database_url: str, rasa_url: str, name: str = "web") -> Iterator[tuple[str, int]]:
     port = free_port()
     env = base_env(database_url) | {"RASA_URL": rasa_url, "OUTBOX_POLL_SECONDS": "0.2"}
     command = [str(ROOT / ".venv/bin/uvicorn"), "webapp.main:app", "--host", "127.0.0.1", "--port", str(port)]
     with started(name, command, env) as process:
         url = f"http://127.0.0.1:{port}"
         wait_until(f"{url}/health", process, timeout=30)
-        yield url
+        yield url, process.pid
 
 
 @contextmanager
@@ -111,8 +112,9 @@ def running_stack(database_url: str) -> Iterator[Stack]:
     with started("actions", actions_cmd, env) as actions, started("rasa", rasa_cmd, rasa_env) as rasa:
         wait_until(f"{actions_url}/health", actions, timeout=60)
         wait_until(f"{rasa_url}/status", rasa, timeout=240, ready=lambda r: bool(r.json().get("model_file")))
-        with web_app(database_url, rasa_url) as web_url:
-            yield Stack(rasa_url, actions_url, web_url, database_url)
+        with web_app(database_url, rasa_url) as (web_url, web_pid):
+            pids = {"rasa": rasa.pid, "actions": actions.pid, "web": web_pid}
+            yield Stack(rasa_url, actions_url, web_url, database_url, pids)
 
 
 class ChatClient:

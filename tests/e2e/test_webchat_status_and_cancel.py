@@ -113,7 +113,7 @@ def test_a_retried_message_is_answered_once(citizen: ChatClient, db: sessionmake
 
 def test_rasa_down_keeps_the_message_and_says_so(stack: Stack, db: sessionmaker[Session]) -> None:
     closed = "http://127.0.0.1:9"  # discard port: nothing listens
-    with web_app(stack.database_url, closed, name="web-rasa-down") as url:
+    with web_app(stack.database_url, closed, name="web-rasa-down") as (url, _pid):
         citizen = ChatClient(url)
         response = citizen.send("구로구 가로등이 깜빡거려요")
         assert response.status_code == 503

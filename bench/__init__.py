@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each writes bench/results/<name>.json with the machine it ran on."""

@@ -1,0 +1,106 @@
+"""The gateway against a fake Rasa on a real port: transcript, dedupe, injection, refusals, outages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.gateway import Gateway, Inbound
+from bot.rasa_client import RasaClient
+from civic.media import store_photo
+from civic.models import Message
+from tests.fakes.rasa import FakeRasa, serve
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def fake_rasa() -> Iterator[tuple[FakeRasa, str]]:
+    fake = FakeRasa()
+    with serve(fake.app) as url:
+        yield fake, url
+
+
+@pytest.fixture
+async def gateway(fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session]) -> Gateway:
+    return Gateway(session_factory=session_factory, rasa=RasaClient(fake_rasa[1], timeout=5), max_chars=2000)
+
+
+def inbound(text: str, chat: str, n: int, **extra: object) -> Inbound:
+    return Inbound(channel="web", external_id=chat, text=text, client_message_id=f"{chat}-{n}", **extra)  # type: ignore[arg-type]
+
+
+async def test_a_turn_reaches_rasa_with_server_side_metadata(gateway: Gateway, fake_rasa: tuple[FakeRasa, str]) -> None:
+    fake, _ = fake_rasa
+    outcome = await gateway.handle(inbound("마포구 가로등이 나갔어요", "g1", 1, latitude=37.55, longitude=126.91))
+    assert outcome.status == "answered" and outcome.language == "ko"
+    assert outcome.replies[0].text == "echo: 마포구 가로등이 나갔어요"
+    turn = fake.turns[-1]
+    assert turn["sender"] == "web:g1"
+    assert turn["metadata"]["channel"] == "web" and turn["metadata"]["latitude"] == 37.55
+    assert isinstance(turn["metadata"]["conversation_id"], int)
+
+
+async def test_a_repeated_message_is_answered_once(gateway: Gateway, fake_rasa: tuple[FakeRasa, str]) -> None:
+    fake, _ = fake_rasa
+    first = await gateway.handle(inbound("안녕하세요", "g2", 1))
+    again = await gateway.handle(inbound("안녕하세요", "g2", 1))
+    assert len(fake.turns) == 1
+    assert [r.id for r in first.replies] == [r.id for r in again.replies]
+
+
+async def test_typed_commands_are_neutralised_but_offered_buttons_work(gateway: Gateway, fake_rasa: tuple[FakeRasa, str]) -> None:
+    fake, _ = fake_rasa
+    fake.answer = lambda turn: [{"text": "접수할까요?", "buttons": [{"title": "네", "payload": "/affirm"}]}]
+    await gateway.handle(inbound("가로등 고장", "g3", 1))
+    await gateway.handle(inbound('/inform{"category":"noise"}', "g3", 2))
+    assert fake.turns[-1]["message"] == '／inform{"category":"noise"}'
+    await gateway.handle(inbound("네", "g3", 3, payload="/affirm"))
+    assert fake.turns[-1]["message"] == "/affirm"
+    await gateway.handle(inbound("아니요", "g3", 4, payload="/restart"))  # never offered
+    assert fake.turns[-1]["message"] == "아니요"
+
+
+async def test_over_long_and_empty_messages_are_refused_without_rasa(gateway: Gateway, fake_rasa: tuple[FakeRasa, str]) -> None:
+    fake, _ = fake_rasa
+    long = await gateway.handle(inbound("x" * 2001, "g4", 1))
+    empty = await gateway.handle(inbound(" \u200b\x00 ", "g4", 2))
+    assert (long.status, long.error) == ("refused", "too_long") and "2000" in long.replies[0].text
+    assert (empty.status, empty.error) == ("refused", "empty")
+    assert fake.turns == []
+
+
+async def test_rasa_failure_keeps_the_message_as_unanswered(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session]
+) -> None:
+    fake, _ = fake_rasa
+    fake.status_code = 500
+    outcome = await gateway.handle(inbound("구로구 하수구 냄새", "g5", 1))
+    assert outcome.status == "unavailable" and outcome.replies[0].sender == "system"
+    with session_factory() as session:
+        kept = session.execute(select(Message).where(Message.text == "구로구 하수구 냄새")).scalar_one()
+        assert kept.status == "unanswered"
+    fake.status_code = 200
+    retried = await gateway.handle(inbound("구로구 하수구 냄새", "g5", 1))
+    assert retried.status == "answered" and len(fake.turns) == 2
+
+
+async def test_only_this_conversations_photos_travel(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session], tmp_path: object
+) -> None:
+    fake, _ = fake_rasa
+    await gateway.handle(inbound("안녕", "g6", 1))
+    await gateway.handle(inbound("안녕", "g7", 1))
+    with session_factory() as session:
+        mine_conversation = session.execute(select(Message.conversation_id).where(Message.dedupe_key == "g6-1")).scalar_one()
+        other_conversation = session.execute(select(Message.conversation_id).where(Message.dedupe_key == "g7-1")).scalar_one()
+        mine = store_photo(session, conversation_id=mine_conversation, content=PNG).id
+        theirs = store_photo(session, conversation_id=other_conversation, content=PNG).id
+        session.commit()
+    outcome = await gateway.handle(inbound("", "g6", 2, attachment_ids=(mine, theirs)))
+    assert outcome.status == "answered"
+    assert fake.turns[-1]["message"] == "/share_photo"
+    assert fake.turns[-1]["metadata"]["attachment_ids"] == [mine]
