@@ -107,7 +107,7 @@ class ValidateComplaintForm(FormValidationAction):
             if location is None:
                 dispatcher.utter_message(response="utter_location_outside_seoul")
                 return {}
-            return {"district": location.gu_ko, "dong": location.dong_ko, "latitude": point[0], "longitude": point[1]}
+            return {"district": location.gu_ko}
         dong = tracker.get_slot("dong")
         if not tracker.get_slot("district") and dong in district_of_dong():
             return {"district": district_of_dong()[dong]}
@@ -132,28 +132,33 @@ class ValidateComplaintForm(FormValidationAction):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if text.startswith("/") or intent in NOT_AN_ANSWER:
             return {}
-        if intent == "report_complaint" and not tracker.get_slot("description") and is_description(text):
-            return {"description": text}
+        names_a_problem = any(e.get("entity") == "category" for e in tracker.latest_message.get("entities", []))
+        if (
+            intent == "report_complaint"
+            and is_description(text)
+            and (names_a_problem or not tracker.get_slot("description"))
+        ):
+            return {"description": text}  # a new full report replaces the old description too
         if tracker.get_slot("correction_requested") and not any(
             e.get("entity") in DETAIL_SLOTS for e in tracker.latest_message.get("entities", [])
         ):
             return {"description": text}
         return {}
 
-    async def extract_attachment_ids(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        # The SDK returns only the required slots; photos (optional, never asked for) and the
+        # coordinates and dong of a shared position travel beside them.
+        events = await super().run(dispatcher, tracker, domain)
         metadata = tracker.latest_message.get("metadata") or {}
         new = [str(i) for i in metadata.get("attachment_ids") or []]
-        if not new:
-            return {}
         known = list(tracker.get_slot("attachment_ids") or [])
-        return {"attachment_ids": known + [i for i in new if i not in known]}
-
-    async def required_slots(
-        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[str]:
-        return [*list(domain_slots), "attachment_ids"]
+        if any(i not in known for i in new):
+            events.append(SlotSet("attachment_ids", known + [i for i in new if i not in known]))
+        point = coordinates(tracker)
+        location = geo.locate(*point) if point else None
+        if point and location:
+            events += [SlotSet("latitude", point[0]), SlotSet("longitude", point[1]), SlotSet("dong", location.dong_ko)]
+        return events
 
     def validate_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

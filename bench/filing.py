@@ -28,7 +28,9 @@ def measure(url: str) -> dict[str, Any]:
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with session_scope(factory) as session:
-        conversation_id = get_or_create_conversation(session, channel="rest", external_id=f"bench-{uuid.uuid4().hex}").id
+        conversation_id = get_or_create_conversation(
+            session, channel="rest", external_id=f"bench-{uuid.uuid4().hex}"
+        ).id
 
     def file(i: int) -> None:
         with session_scope(factory) as session:
@@ -49,7 +51,12 @@ def measure(url: str) -> dict[str, Any]:
         list(pool.map(file, range(CASES)))
     elapsed = time.perf_counter() - started
     engine.dispose()
-    return {"cases": CASES, "threads": THREADS, "seconds": round(elapsed, 2), "cases_per_second": round(CASES / elapsed, 1)}
+    return {
+        "cases": CASES,
+        "threads": THREADS,
+        "seconds": round(elapsed, 2),
+        "cases_per_second": round(CASES / elapsed, 1),
+    }
 
 
 def postgres_url() -> str:

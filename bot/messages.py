@@ -14,8 +14,7 @@ GATEWAY_MESSAGES: dict[str, dict[str, str]] = {
         "ja": "メッセージが空でした。どのような問題か文字で教えてください。",
     },
     "unavailable": {
-        "ko": "지금 잠시 서비스가 원활하지 않아요. "
-        "보내신 메시지는 기록되어 있으니 잠시 후 다시 보내 주세요.",
+        "ko": "지금 잠시 서비스가 원활하지 않아요. 보내신 메시지는 기록되어 있으니 잠시 후 다시 보내 주세요.",
         "en": "The service is briefly unavailable. Your message has been kept; please send it again in a moment.",
         "ja": "現在サービスが一時的に利用できません。メッセージは保存されています。"
         "しばらくしてからもう一度送ってください。",

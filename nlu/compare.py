@@ -48,16 +48,25 @@ async def compare(configs: list[Path]) -> dict[str, dict]:
             agent = Agent.load(model)
             results[str(config.relative_to(ROOT))] = {
                 "train_seconds": round(trained, 1),
-                **{name: {k: v for k, v in (await score(agent, examples)).items() if k != "errors"} for name, examples in splits.items()},
+                **{
+                    name: {k: v for k, v in (await score(agent, examples)).items() if k != "errors"}
+                    for name, examples in splits.items()
+                },
             }
-            print(json.dumps({str(config.relative_to(ROOT)): results[str(config.relative_to(ROOT))]}, ensure_ascii=False), flush=True)
+            print(
+                json.dumps({str(config.relative_to(ROOT)): results[str(config.relative_to(ROOT))]}, ensure_ascii=False),
+                flush=True,
+            )
     return results
 
 
 def main() -> None:
     logging.disable(logging.WARNING)
     configure_structlog(logging.WARNING)
-    configs = [Path(p).resolve() for p in sys.argv[1:]] or [ROOT / "config.yml", *sorted((ROOT / "nlu" / "experiments").glob("*.yml"))]
+    configs = [Path(p).resolve() for p in sys.argv[1:]] or [
+        ROOT / "config.yml",
+        *sorted((ROOT / "nlu" / "experiments").glob("*.yml")),
+    ]
     results = asyncio.run(compare(configs))
     out = ROOT / "bench" / "results" / "nlu_compare.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ class CategoryClassifier(GraphComponent, EntityExtractorMixin):
             "C": 10.0,
             "kiwi_morphemes": False,
             # Minimum probability of the best category, per intent of the message.
-            "thresholds": {"report_complaint": 0.0, "inform": 0.6, "deny": 0.6},
+            "thresholds": {"report_complaint": 0.25, "inform": 0.8, "deny": 0.8},
         }
 
     def __init__(self, config: Dict[Text, Any], storage: ModelStorage, resource: Resource, model: Optional[Pipeline] = None) -> None:

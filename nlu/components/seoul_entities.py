@@ -34,10 +34,15 @@ KO_PLACE_TOKEN = re.compile(
 KO_POSITION = re.compile(r"(앞|옆|근처|건너편|맞은편|뒤|쪽|입구|출구|사거리|골목)(?:에서|에|이요|요|인데|입니다)?$")
 EN_PLACE = re.compile(
     r"\b(?:in front of|near|next to|outside|opposite|across from|behind|by|at|on)\s+"
-    r"((?:the\s+)?[A-Za-z0-9][\w\-' ]{2,60}?(?:station|st\.?|street|road|rd\.?|avenue|ave|-ro|-gil|ro|gil|exit\s*\d+|park|school|market|apartments?|building|mart|gs25|cu|intersection|crossing|bridge|\d+))\b",
+    r"((?:the\s+)?[A-Za-z0-9][\w\-' ]{2,60}?(?:station(?:,?\s+exit\s*\d+)?|st\.?|street|road|rd\.?|avenue|ave|-ro|-gil|ro|gil|exit\s*\d+|park|school|market|apartments?|building|mart|gs25|cu|intersection|crossing|bridge|\d+))\b",
     re.IGNORECASE,
 )
-JA_PLACE = re.compile(r"([^\s、。！？!?]{1,20}?(?:駅(?:\d+番出口)?|通り|交差点|出口|入口|公園|学校|市場|マンション|ビル|コンビニ)(?:の)?(?:前|近く|付近|横|隣|向かい)?)")
+VAGUE_EN_PLACE = re.compile(r"^(?:my|our|this|that|the)\s+(?:street|road|block|area|neighbou?rhood|place)$", re.IGNORECASE)
+# A station names a place better than anything else in the sentence, so it is tried first.
+JA_PLACES = (
+    re.compile(r"([^\s、。！？!?をがはに]{1,20}駅(?:\d+番出口)?(?:の)?(?:前|近く|付近|横|隣|向かい)?)"),
+    re.compile(r"([^\s、。！？!?をがはに]{1,20}?(?:通り|交差点|出口|入口|公園|学校|市場|マンション|ビル|コンビニ)(?:の)?(?:前|近く|付近|横|隣|向かい)?)"),
+)
 
 
 def _load_alias_rows(path: Path) -> List[Dict[Text, Text]]:
@@ -161,12 +166,14 @@ def find_place(text: Text, gazetteer: Gazetteer) -> Optional[Tuple[int, int, Tex
         phrase = text[start : tokens[last][1]]
         phrase = re.sub(r"(에서|에|이요|요|인데|입니다)$", "", phrase)
         return start, tokens[last][1], phrase
-    match = EN_PLACE.search(text)
-    if match:
-        return match.start(1), match.end(1), match.group(1)
-    match = JA_PLACE.search(text)
-    if match:
-        return match.start(1), match.end(1), match.group(1)
+    for match in EN_PLACE.finditer(text):
+        # "on my street" says nothing a field officer could find.
+        if not VAGUE_EN_PLACE.match(match.group(1)):
+            return match.start(1), match.end(1), match.group(1)
+    for pattern in JA_PLACES:
+        match = pattern.search(text)
+        if match:
+            return match.start(1), match.end(1), match.group(1)
     return None
 
 

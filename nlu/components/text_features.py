@@ -1,8 +1,10 @@
-"""The sentence features both sentence classifiers use: TF-IDF of character n-grams and words.
+"""The sentence features both sentence classifiers use: TF-IDF of character n-grams within words.
 
-Character n-grams inside words carry Korean stems through attached particles ("가로등이",
-"마포구에서") and Japanese text without spaces; word unigrams add English vocabulary. Kiwi
-morphemes (content words of Korean) are an option measured in `python -m nlu.compare`.
+Character n-grams carry Korean stems through attached particles ("가로등이", "마포구에서") and
+Japanese text without spaces. Whole-word features were measured and dropped: a space-free Japanese
+sentence is one "word", which lets the model memorise training sentences instead of learning
+n-grams (held-out ja intent accuracy 0.906 with words, 0.935 without). Kiwi morphemes (content
+words of Korean) are an option measured in `python -m nlu.compare`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ def korean_morphemes(text: str) -> str:
 def sentence_classifier(c: float, max_ngram: int = 4, kiwi_morphemes: bool = False) -> Pipeline:
     parts: List[Tuple[str, Any]] = [
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, max_ngram), sublinear_tf=True)),
-        ("words", TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", sublinear_tf=True)),
     ]
     if kiwi_morphemes:
         parts.append(("morphemes", TfidfVectorizer(analyzer="word", token_pattern=r"\S+", preprocessor=korean_morphemes)))

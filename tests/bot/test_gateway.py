@@ -52,7 +52,9 @@ async def test_a_repeated_message_is_answered_once(gateway: Gateway, fake_rasa: 
     assert [r.id for r in first.replies] == [r.id for r in again.replies]
 
 
-async def test_typed_commands_are_neutralised_but_offered_buttons_work(gateway: Gateway, fake_rasa: tuple[FakeRasa, str]) -> None:
+async def test_typed_commands_are_neutralised_but_offered_buttons_work(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str]
+) -> None:
     fake, _ = fake_rasa
     fake.answer = lambda turn: [{"text": "접수할까요?", "buttons": [{"title": "네", "payload": "/affirm"}]}]
     await gateway.handle(inbound("가로등 고장", "g3", 1))
@@ -64,7 +66,9 @@ async def test_typed_commands_are_neutralised_but_offered_buttons_work(gateway: 
     assert fake.turns[-1]["message"] == "아니요"
 
 
-async def test_over_long_and_empty_messages_are_refused_without_rasa(gateway: Gateway, fake_rasa: tuple[FakeRasa, str]) -> None:
+async def test_over_long_and_empty_messages_are_refused_without_rasa(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str]
+) -> None:
     fake, _ = fake_rasa
     long = await gateway.handle(inbound("x" * 2001, "g4", 1))
     empty = await gateway.handle(inbound(" \u200b\x00 ", "g4", 2))
@@ -95,8 +99,12 @@ async def test_only_this_conversations_photos_travel(
     await gateway.handle(inbound("안녕", "g6", 1))
     await gateway.handle(inbound("안녕", "g7", 1))
     with session_factory() as session:
-        mine_conversation = session.execute(select(Message.conversation_id).where(Message.dedupe_key == "g6-1")).scalar_one()
-        other_conversation = session.execute(select(Message.conversation_id).where(Message.dedupe_key == "g7-1")).scalar_one()
+        mine_conversation = session.execute(
+            select(Message.conversation_id).where(Message.dedupe_key == "g6-1")
+        ).scalar_one()
+        other_conversation = session.execute(
+            select(Message.conversation_id).where(Message.dedupe_key == "g7-1")
+        ).scalar_one()
         mine = store_photo(session, conversation_id=mine_conversation, content=PNG).id
         theirs = store_photo(session, conversation_id=other_conversation, content=PNG).id
         session.commit()

@@ -128,12 +128,13 @@ class ChatClient:
         assert match, "the chat page must carry a CSRF token"
         self.csrf = match.group(0)
         self.sent = 0
+        self.prefix = f"{os.getpid()}-{id(self)}"
 
     def send(
         self, text: str = "", *, payload: str | None = None, message_id: str | None = None, **extra: Any
     ) -> httpx.Response:
         self.sent += 1
-        body = {"client_message_id": message_id or f"msg-{os.getpid()}-{id(self)}-{self.sent}", "text": text, **extra}
+        body = {"client_message_id": message_id or f"msg-{self.prefix}-{self.sent}", "text": text, **extra}
         if payload:
             body["payload"] = payload
         return self.http.post("/chat/api/messages", json=body, headers={"X-CSRF-Token": self.csrf})
