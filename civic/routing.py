@@ -72,6 +72,9 @@ def _check_codes_consistent(table: dict[tuple[str, str], DepartmentSpec]) -> Non
             raise ValueError(f"routing.yml: department {spec.code} is named in two different ways")
 
 
+_department_ids: dict[tuple[str, str], int] = {}
+
+
 def departments() -> list[DepartmentSpec]:
     """Each distinct department of the routing table, sorted by code."""
     return sorted({spec.code: spec for spec in route_table().values()}.values(), key=lambda s: s.code)
@@ -110,3 +113,14 @@ def department_for(session: Session, *, category: str, district: str) -> Departm
     spec = route_table()[(check_category(category), check_district(district))]
     row = session.execute(select(Department).where(Department.code == spec.code)).scalar_one_or_none()
     return row if row is not None else _insert_department(session, spec)
+
+
+def department_id_for(session: Session, *, category: str, district: str) -> int:
+    """department_for's id, remembered per database: filing needs only the id, and rows are never deleted."""
+    spec = route_table()[(check_category(category), check_district(district))]
+    key = (str(session.get_bind().engine.url), spec.code)
+    if key not in _department_ids:
+        department = department_for(session, category=category, district=district)
+        session.flush()
+        _department_ids[key] = department.id
+    return _department_ids[key]

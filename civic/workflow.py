@@ -58,8 +58,9 @@ def log_case_event(
     note: str | None = None,
 ) -> CaseEvent:
     """Append one row to the case's event log; the only writer of case_events."""
+    # Through the relationship, a case filed in this flush and its first event go in one flush.
     event = CaseEvent(
-        case_id=case.id,
+        case=case,
         actor=actor,
         from_status=None if from_status is None else str(from_status),
         to_status=str(to_status),
