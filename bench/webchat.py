@@ -7,6 +7,7 @@ database, and reports the stack's memory at rest.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import tempfile
 import time
@@ -29,9 +30,12 @@ SCRIPT: list[dict[str, Any]] = [
     {"text": "네", "payload": "/affirm"},
 ]
 CASE_NUMBER = re.compile(r"SR-\d{4}-\d{6}")
+# A citizen reads the reply and types the next message: 2-4 s is quick for a phone keyboard.
+# The stress mode sends the next message the instant the reply arrives.
+THINK_SECONDS = (2.0, 4.0)
 
 
-async def citizen(base_url: str, latencies: list[float], errors: list[str]) -> bool:
+async def citizen(base_url: str, latencies: list[float], errors: list[str], think: bool) -> bool:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         page = await http.get("/chat")
         match = CSRF.search(page.text)
@@ -40,6 +44,8 @@ async def citizen(base_url: str, latencies: list[float], errors: list[str]) -> b
             return False
         filed = False
         for turn in SCRIPT:
+            if think:
+                await asyncio.sleep(random.uniform(*THINK_SECONDS))
             body = {"client_message_id": uuid.uuid4().hex, **turn}
             started = time.perf_counter()
             try:
@@ -57,11 +63,11 @@ async def citizen(base_url: str, latencies: list[float], errors: list[str]) -> b
         return filed
 
 
-async def wave(base_url: str, concurrency: int) -> dict[str, Any]:
+async def wave(base_url: str, concurrency: int, think: bool) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(citizen(base_url, latencies, errors) for _ in range(concurrency)))
+    outcomes = await asyncio.gather(*(citizen(base_url, latencies, errors, think) for _ in range(concurrency)))
     return {
         "citizens": concurrency,
         "turns": len(latencies),
@@ -94,14 +100,17 @@ def main() -> None:
         url = f"sqlite:///{directory}/bench.db"
         upgrade(url)
         with running_stack(url) as stack:
-            asyncio.run(wave(stack.web_url, 2))  # warm up models, caches and connections
+            asyncio.run(wave(stack.web_url, 2, think=False))  # warm up models, caches and connections
             memory = {name: rss_mb(pid) for name, pid in stack.pids.items()}
-            waves = [asyncio.run(wave(stack.web_url, n)) for n in (1, 10, 50)]
+            waves = [asyncio.run(wave(stack.web_url, n, think=True)) for n in (1, 10, 50)]
+            stress = [asyncio.run(wave(stack.web_url, n, think=False)) for n in (1, 10, 50)]
     write_result(
         "webchat",
         {
             "script_turns": len(SCRIPT),
+            "think_seconds": THINK_SECONDS,
             "waves": waves,
+            "stress_no_think_time": stress,
             "memory_at_rest_mb": {**memory, "total": round(sum(memory.values()), 1)},
             "targets": {"p95_ms_at_10": 250, "errors_at_50": 0},
         },

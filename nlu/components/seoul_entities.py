@@ -88,12 +88,17 @@ class Gazetteer:
         self.tables = tables
         self.latin = {k: v for k, v in tables["aliases"].items() if k.isascii()}
         self.other = {k: v for k, v in tables["aliases"].items() if not k.isascii()}
-        self.latin_pattern = (
-            re.compile(r"(?<![a-z])(" + "|".join(sorted(map(re.escape, self.latin), key=len, reverse=True)) + r")(?![a-z])")
-            if self.latin
-            else None
-        )
-        self.dong_names = sorted(tables["dongs"], key=len, reverse=True)
+        # One alternation per kind, longest alias first, so a message is scanned once per kind.
+        self.latin_pattern = self._alternation(self.latin, r"(?<![a-z])(", r")(?![a-z])")
+        self.other_pattern = self._alternation(self.other, "(", ")")
+        self.short_pattern = self._alternation(tables["short_ko"], "(", ")")
+        self.dong_pattern = self._alternation(tables["dongs"], "(", ")")
+
+    @staticmethod
+    def _alternation(names: Dict[Text, Any], before: Text, after: Text) -> Optional["re.Pattern[str]"]:
+        if not names:
+            return None
+        return re.compile(before + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + after)
 
     def districts(self, text: Text) -> List[Tuple[int, int, Text]]:
         """(start, end, canonical gu) for every district mention, longest alias first, no overlaps."""
@@ -106,19 +111,19 @@ class Gazetteer:
                 for i in range(start, end):
                     taken[i] = True
 
-        for alias in sorted(self.other, key=len, reverse=True):
-            for match in re.finditer(re.escape(alias), text):
-                claim(match.start(), match.end(), self.other[alias])
+        if self.other_pattern is not None:
+            for match in self.other_pattern.finditer(text):
+                claim(match.start(), match.end(), self.other[match.group(1)])
         if self.latin_pattern is not None:
             for match in self.latin_pattern.finditer(text.lower()):
                 claim(match.start(), match.end(), self.latin[match.group(1)])
-        for alias in sorted(self.tables["short_ko"], key=len, reverse=True):
-            for match in re.finditer(re.escape(alias), text):
+        if self.short_pattern is not None:
+            for match in self.short_pattern.finditer(text):
                 before = text[: match.start()]
                 # A short form glued to a preceding Hangul word is part of another word, except after 서울.
                 if before and HANGUL.match(before[-1]) and not before.endswith("서울"):
                     continue
-                claim(match.start(), match.end(), self.tables["short_ko"][alias])
+                claim(match.start(), match.end(), self.tables["short_ko"][match.group(1)])
         return sorted(found)
 
     def district(self, text: Text) -> Optional[Tuple[int, int, Text]]:
@@ -133,10 +138,12 @@ class Gazetteer:
         return None
 
     def dong(self, text: Text) -> Optional[Tuple[int, int, Text]]:
-        for name in self.dong_names:
-            index = text.find(name)
-            if index >= 0 and not (index and HANGUL.match(text[index - 1]) and len(name) <= 2):
-                return index, index + len(name), name
+        if self.dong_pattern is None:
+            return None
+        for match in self.dong_pattern.finditer(text):
+            index, name = match.start(), match.group(1)
+            if not (index and HANGUL.match(text[index - 1]) and len(name) <= 2):
+                return index, match.end(), name
         return None
 
     def gus_of_dong(self, dong: Text) -> List[Text]:

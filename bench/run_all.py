@@ -1,0 +1,15 @@
+"""`make bench`: every benchmark in turn; each writes bench/results/<name>.json."""
+
+from __future__ import annotations
+
+from bench import filing, nlu, webchat
+
+
+def main() -> None:
+    nlu.main()
+    filing.main()
+    webchat.main()
+
+
+if __name__ == "__main__":
+    main()
