@@ -11,7 +11,7 @@ Found with py-spy on `rasa run` during complaint conversations:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Text
+from typing import Any
 
 _applied = False
 
@@ -28,7 +28,7 @@ def apply() -> None:
     schema = RemoteAction.action_response_format_spec()
     validator = validator_for(schema)(schema)
 
-    def validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
+    def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
         try:
             validator.validate(result)
             return True
