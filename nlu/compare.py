@@ -40,7 +40,9 @@ async def compare(configs: list[Path]) -> dict[str, dict]:
     }
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as work:
-        data = training_dir(Path(work) / "data" if (Path(work) / "data").mkdir() is None else Path(work))
+        data = Path(work) / "data"
+        data.mkdir()
+        training_dir(data)
         for config in configs:
             started = time.perf_counter()
             model = train_nlu(str(config), str(data), str(Path(work) / "models"), fixed_model_name=config.stem)

@@ -11,18 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Text
 
-import joblib
-from sklearn.pipeline import Pipeline
-
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, INTENT, METADATA, METADATA_INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.components.sentence_model import SentenceModelComponent
 from nlu.components.text_features import sentence_classifier
 
 logger = logging.getLogger(__name__)
@@ -36,7 +32,7 @@ def category_of(message: Message) -> Optional[Text]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class CategoryClassifier(GraphComponent, EntityExtractorMixin):
+class CategoryClassifier(SentenceModelComponent, EntityExtractorMixin):
     """Adds `{"entity": "category", "value": <canonical>}` to complaint-like messages."""
 
     FILE = "category.joblib"
@@ -50,16 +46,6 @@ class CategoryClassifier(GraphComponent, EntityExtractorMixin):
             "thresholds": {"report_complaint": 0.25, "inform": 0.8, "deny": 0.8},
         }
 
-    def __init__(self, config: Dict[Text, Any], storage: ModelStorage, resource: Resource, model: Optional[Pipeline] = None) -> None:
-        self.config = config
-        self.storage = storage
-        self.resource = resource
-        self.model = model
-
-    @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext) -> CategoryClassifier:
-        return cls(config, model_storage, resource)
-
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and category_of(m)]
         texts = [m.get(TEXT) for m in examples]
@@ -68,18 +54,8 @@ class CategoryClassifier(GraphComponent, EntityExtractorMixin):
             logger.warning("CategoryClassifier: no category metadata in training data; not trained")
             return self.resource
         self.model = sentence_classifier(self.config["C"], kiwi_morphemes=self.config["kiwi_morphemes"]).fit(texts, labels)
-        with self.storage.write_to(self.resource) as directory:
-            joblib.dump(self.model, directory / self.FILE)
+        self.persist()
         return self.resource
-
-    @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext, **kwargs: Any) -> CategoryClassifier:
-        try:
-            with model_storage.read_from(resource) as directory:
-                model = joblib.load(directory / cls.FILE)
-        except (ValueError, FileNotFoundError):
-            model = None
-        return cls(config, model_storage, resource, model)
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self.model is None:
