@@ -50,7 +50,7 @@ $(VENV)/.installed: pyproject.toml
 $(RASA_VENV)/.installed: requirements-rasa.txt
 	$$(scripts/find-python310.sh) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install -q --upgrade pip
-	$(RASA_VENV)/bin/pip install -q -r requirements-rasa.txt
+	PYTHONPATH= $(RASA_VENV)/bin/pip install -q -r requirements-rasa.txt  # our egg-info on PYTHONPATH would confuse its checks
 	touch $@
 
 models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) $(NLU_CODE)
