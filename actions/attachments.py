@@ -7,7 +7,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.complaint import coordinates
+from actions.complaint import coordinates, gps_place
 from actions.context import language_of
 from civic import geo
 from civic.i18n import district_label
@@ -39,7 +39,6 @@ class ActionReceiveLocation(Action):
         if point is None or location is None:
             dispatcher.utter_message(response="utter_location_outside_seoul")
             return []
-        place = f"{location.dong_ko or location.gu_ko} (GPS {point[0]:.5f}, {point[1]:.5f})"
         dispatcher.utter_message(
             response="utter_location_received",
             district_label=district_label(location.gu_ko, language_of(tracker)),
@@ -48,7 +47,7 @@ class ActionReceiveLocation(Action):
         return [
             SlotSet("district", location.gu_ko),
             SlotSet("dong", location.dong_ko),
-            SlotSet("place", place),
+            SlotSet("place", gps_place(location, point)),
             SlotSet("latitude", point[0]),
             SlotSet("longitude", point[1]),
         ]

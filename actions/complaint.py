@@ -80,6 +80,11 @@ def coordinates(tracker: Tracker) -> tuple[float, float] | None:
         return None
 
 
+def gps_place(location: geo.Location, point: tuple[float, float]) -> str:
+    """The coordinates locate the problem precisely; the dong names it for people."""
+    return f"{location.dong_ko or location.gu_ko} (GPS {point[0]:.5f}, {point[1]:.5f})"
+
+
 FILLERS = re.compile(r"(아니요|아뇨|아니|no|not|いいえ|이요|요|です|it's|it is|in|[\s,.!?~])", re.IGNORECASE)
 
 
@@ -122,8 +127,7 @@ class ValidateComplaintForm(FormValidationAction):
         location = geo.locate(*point)
         if location is None:
             return {}
-        # The coordinates locate the problem precisely; the dong names it for people.
-        return {"place": f"{location.dong_ko or location.gu_ko} (GPS {point[0]:.5f}, {point[1]:.5f})"}
+        return {"place": gps_place(location, point)}
 
     async def extract_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
