@@ -98,11 +98,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # Read-only units of work (transcript polls, status look-ups) must not queue behind writers.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
-
-
-READ_ONLY = "civic_read_only"
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -111,15 +107,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session], *, readonly: bool = False) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on error, always close.
-
-    `readonly` work on SQLite starts a deferred transaction, so it reads beside a writer instead
-    of waiting for the write lock.
-    """
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error, always close."""
     session = factory()
-    if readonly:
-        session.connection(execution_options={READ_ONLY: True})
     try:
         yield session
         session.commit()

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from rasa.core.agent import Agent
 from rasa.model_training import train_nlu
-from rasa.shared.nlu.training_data.loading import load_data
 from rasa.utils.log_utils import configure_structlog
 
-from nlu.evaluate import gold_of, score
+from nlu.evaluate import load_splits, score
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,11 +32,7 @@ def training_dir(target: Path) -> Path:
 
 
 async def compare(configs: list[Path]) -> dict[str, dict]:
-    tests = sorted((ROOT / "nlu" / "tests").glob("*.yml"))
-    splits = {
-        "heldout": [gold_of(m) for f in tests if f.name != "unseen.yml" for m in load_data(str(f)).intent_examples],
-        "unseen": [gold_of(m) for f in tests if f.name == "unseen.yml" for m in load_data(str(f)).intent_examples],
-    }
+    splits = load_splits(ROOT / "nlu" / "tests")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as work:
         data = Path(work) / "data"

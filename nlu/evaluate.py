@@ -46,6 +46,15 @@ def gold_of(message: Message) -> dict[str, Any]:
     }
 
 
+def load_splits(tests: Path) -> dict[str, list[dict[str, Any]]]:
+    """Gold examples of the held-out files ("heldout") and of the blind-written unseen.yml ("unseen")."""
+    files = sorted(tests.glob("*.yml"))
+    return {
+        "heldout": [gold_of(m) for f in files if f.name != "unseen.yml" for m in load_data(str(f)).intent_examples],
+        "unseen": [gold_of(m) for f in files if f.name == "unseen.yml" for m in load_data(str(f)).intent_examples],
+    }
+
+
 async def score(agent: Agent, examples: list[dict[str, Any]]) -> dict[str, Any]:
     by_lang: dict[str, list[bool]] = defaultdict(list)
     hits: dict[str, list[bool]] = defaultdict(list)
@@ -102,11 +111,7 @@ async def main() -> None:
     logging.disable(logging.WARNING)
     configure_structlog(logging.WARNING)
     agent = Agent.load(str(newest_model(Path(args.model))))
-    files = sorted(Path(args.tests).glob("*.yml"))
-    splits = {
-        "heldout": [gold_of(m) for f in files if f.name != "unseen.yml" for m in load_data(str(f)).intent_examples],
-        "unseen": [gold_of(m) for f in files if f.name == "unseen.yml" for m in load_data(str(f)).intent_examples],
-    }
+    splits = load_splits(Path(args.tests))
     report = {name: await score(agent, examples) for name, examples in splits.items() if examples}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
