@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,17 @@ T = TypeVar("T")
 # Payloads the gateway itself sends for non-text input; never accepted from citizens' text.
 PHOTO_PAYLOAD = "/share_photo"
 LOCATION_PAYLOAD = "/share_location"
+# Channel commands (Telegram's menu, phone menu keys) and the intents they stand for: a fixed
+# allow-list, so a command can never smuggle entities or another intent into Rasa.
+COMMAND_PAYLOADS = {
+    "start": "/greet",
+    "report": "/report_complaint",
+    "status": "/check_status",
+    "myreports": "/list_my_reports",
+    "cancel": "/cancel_report",
+    "help": "/help",
+    "operator": "/request_human",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,7 @@ class Inbound:
     latitude: float | None = None
     longitude: float | None = None
     attachment_ids: tuple[str, ...] = ()
+    command: str | None = None  # a key of COMMAND_PAYLOADS
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ class Reply:
 class Outcome:
     """What became of the turn: answered by the bot, refused by the gateway, or Rasa was down."""
 
-    status: Literal["answered", "refused", "unavailable", "in_progress"]
+    status: Literal["answered", "refused", "unavailable", "in_progress", "noted"]
     replies: list[Reply]
     language: str
     error: str | None = None
@@ -105,6 +118,8 @@ class Gateway:
             "latitude": inbound.latitude,
             "longitude": inbound.longitude,
             "attachment_ids": list(turn.attachment_ids),
+            # Rasa's language detector falls back on this when the text tells nothing (a number, a button).
+            "language": turn.language,
         }
         try:
             answers = await self.rasa.send(
@@ -117,10 +132,27 @@ class Gateway:
         replies = await self._db(lambda s: self._record_replies(s, turn, answers, "answered", None))
         return Outcome("answered", replies, turn.language)
 
+    async def note(self, inbound: Inbound, message_key: str, **values: object) -> Outcome:
+        """Records the citizen's turn and answers it with a gateway message, without Rasa.
+
+        For what the channel handles itself: a verified phone number, an edited message, a sticker.
+        """
+        turn = await self._db(lambda s: self._record_inbound(s, inbound, clean_text(inbound.text)))
+        if turn.previous_replies is not None:
+            return Outcome("noted", turn.previous_replies, turn.language)
+        text = gateway_message(message_key, turn.language, **values)
+        replies = await self._db(
+            lambda s: self._record_replies(s, turn, [{"text": text}], "answered", None, sender="system")
+        )
+        return Outcome("noted", replies, turn.language)
+
     def _rasa_text(self, inbound: Inbound, text: str, turn: _Turn) -> str | None:
         # A button payload counts only if the bot offered that very button; anything else is text.
         if inbound.payload and inbound.payload in turn.offered_payloads:
             return inbound.payload
+        if inbound.command in COMMAND_PAYLOADS:
+            # Rasa keeps only the payload's own entities, so the conversation's language rides along.
+            return COMMAND_PAYLOADS[inbound.command] + json.dumps({"language": turn.language})
         if text:
             return neutralize_commands(text)
         if inbound.latitude is not None and inbound.longitude is not None:
@@ -138,7 +170,8 @@ class Gateway:
 
     def _record_inbound(self, session: Session, inbound: Inbound, text: str) -> _Turn:
         conversation = get_or_create_conversation(session, channel=inbound.channel, external_id=inbound.external_id)
-        language = detect_language(text) or conversation.language
+        # A command's text ("/start") says nothing about the citizen's language.
+        language = (None if inbound.command else detect_language(text)) or conversation.language
         conversation.language = language
         attachments = owned_attachments(session, conversation.id, inbound.attachment_ids)
         data: dict[str, Any] = {"payload": inbound.payload, "attachment_ids": list(attachments)}

@@ -34,6 +34,41 @@ GATEWAY_MESSAGES: dict[str, dict[str, str]] = {
         "en": "Still working on your previous message, one moment please.",
         "ja": "前のメッセージを処理中です。少々お待ちください。",
     },
+    "language_set": {
+        "ko": "이제 한국어로 안내해 드릴게요. 무엇이 불편하신지, 어디인지 알려 주세요.",
+        "en": "I'll talk to you in English from now on. Tell me what the problem is and where.",
+        "ja": "これから日本語でご案内します。どんな問題が、どこで起きているか教えてください。",
+    },
+    "edited": {
+        "ko": "보낸 메시지를 고치셔도 반영되지 않아요. 고칠 내용을 새 메시지로 보내 주세요.",
+        "en": "I can't read edits to sent messages. Please send the correction as a new message.",
+        "ja": "送信済みメッセージの編集は反映されません。訂正は新しいメッセージで送ってください。",
+    },
+    "voice_not_supported": {
+        "ko": "음성 메시지는 아직 들을 수 없어요. 글로 적어 주시거나 120 다산콜재단에 전화해 주세요.",
+        "en": "I can't listen to voice messages yet. Please type your message, or call the 120 line.",
+        "ja": "音声メッセージはまだ聞けません。文字で送るか、120番に電話してください。",
+    },
+    "unsupported_message": {
+        "ko": "스티커나 파일은 처리할 수 없어요. 글, 사진, 위치로 알려 주세요.",
+        "en": "I can't handle stickers or files. Please send text, a photo or a location.",
+        "ja": "スタンプやファイルは扱えません。文字、写真、位置情報で送ってください。",
+    },
+    "contact_not_yours": {
+        "ko": "본인 전화번호만 인증할 수 있어요. 아래 '내 번호 인증' 버튼을 눌러 주세요.",
+        "en": "Only your own phone number can be verified. Please use the 'Verify my number' button below.",
+        "ja": "ご本人の電話番号のみ認証できます。下の「番号を認証」ボタンを押してください。",
+    },
+    "phone_verified": {
+        "ko": "전화번호(끝자리 {last4})가 인증되었어요. 이 번호로 신고 내역을 이어서 볼 수 있어요.",
+        "en": "Your phone number (ending {last4}) is verified. Your reports are now linked to it.",
+        "ja": "電話番号（末尾{last4}）を認証しました。通報履歴がこの番号に紐づきます。",
+    },
+    "invalid_phone": {
+        "ko": "이 전화번호는 확인할 수 없어요.",
+        "en": "That phone number could not be read.",
+        "ja": "この電話番号は確認できませんでした。",
+    },
 }
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 LANGUAGES = ("ko", "en", "ja")
+# A case number ("SR-2026-000123") is Latin but no sign of English: it is sent as-is in every language.
+CASE_NUMBER = re.compile(r"\bsr[-\s]?\d{4}[-\s]?\d{1,6}\b", re.IGNORECASE)
 
 
 def detect_language(text: str) -> str | None:
     """ko when Hangul dominates, ja for kana or Hangul-less kanji, en for Latin words, else None."""
     hangul = kana = han = latin = 0
-    for ch in text:
+    for ch in CASE_NUMBER.sub(" ", text):
         code = ord(ch)
         if 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F:
             hangul += 1

@@ -1,4 +1,4 @@
-"""The civic tables: citizens, conversations and their transcript, cases, routing, outbox."""
+"""The civic tables: citizens, conversations and their transcript, cases, routing, inbox, outbox."""
 
 from __future__ import annotations
 
@@ -135,6 +135,31 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InboundUpdate(Base):
+    """A raw update a channel pushed to us (e.g. a Telegram update), kept until it has been handled.
+
+    Acknowledging the channel only after this row is committed means an update we answered
+    "200 OK" to survives a crash; the unique key makes the channel's retries no-ops.
+    """
+
+    __tablename__ = "inbound_updates"
+    __table_args__ = (
+        UniqueConstraint("channel", "update_key"),
+        Index("ix_inbound_updates_pending", "status", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    update_key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(Base):

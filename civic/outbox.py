@@ -31,6 +31,10 @@ SEND_TIMEOUT_SECONDS = 60.0
 _senders: dict[str, Sender] = {}
 
 
+class Undeliverable(Exception):
+    """Raised by a sender when retrying cannot help (the citizen blocked the bot, the chat is gone)."""
+
+
 def register_sender(channel: str, sender: Sender) -> None:
     """Deliver `channel`'s messages with `sender`, an async callable that raises on failure."""
     _senders[channel] = sender
@@ -50,10 +54,16 @@ def enqueue(
     text: str,
     data: dict[str, Any] | None = None,
     dedupe_key: str,
+    held_for_caller: bool = False,
 ) -> OutboxMessage | None:
-    """Queue a message for delivery; None when `dedupe_key` was already queued."""
+    """Queue a message for delivery; None when `dedupe_key` was already queued.
+
+    `held_for_caller` leases the new row to the caller, who delivers it at once with
+    `deliver_now`; the worker takes it over only if the caller dies before recording the outcome.
+    """
     if session.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)).first():
         return None
+    now = utcnow()
     message = OutboxMessage(
         conversation_id=conversation_id,
         channel=channel,
@@ -63,7 +73,7 @@ def enqueue(
         dedupe_key=dedupe_key,
         status=PENDING,
         attempts=0,
-        next_attempt_at=utcnow(),
+        next_attempt_at=now + timedelta(seconds=LEASE_SECONDS) if held_for_caller else now,
     )
     # Two writers may pass the SELECT together on PostgreSQL; the unique key decides, and the
     # savepoint keeps the loser's transaction usable.
@@ -84,6 +94,7 @@ def backoff(attempts: int) -> timedelta:
 class _Outcome:
     message_id: int
     error: str | None
+    permanent: bool = False
 
 
 def _claim(factory: sessionmaker[Session], now: datetime, batch: int) -> list[OutboxMessage]:
@@ -123,23 +134,33 @@ def _record(factory: sessionmaker[Session], outcomes: list[_Outcome], now: datet
             row.attempts += 1
             if outcome.error is None:
                 row.status, row.sent_at, row.last_error = SENT, now, None
-            elif row.attempts >= max_attempts:
+            elif outcome.permanent or row.attempts >= max_attempts:
                 row.status, row.last_error = DEAD, outcome.error
             else:
                 row.status, row.last_error = FAILED, outcome.error
                 row.next_attempt_at = now + backoff(row.attempts)
 
 
-async def _send(message: OutboxMessage) -> str | None:
+async def _send(message: OutboxMessage) -> _Outcome:
     sender = _senders.get(message.channel)
     if sender is None:
-        return "no sender registered"
+        return _Outcome(message.id, "no sender registered")
     try:
         await asyncio.wait_for(sender(message), timeout=SEND_TIMEOUT_SECONDS)
-    except Exception as exc:  # any sender failure is a retryable delivery failure
+    except Undeliverable as exc:
+        log.warning("outbox %s via %s undeliverable: %s", message.id, message.channel, exc)
+        return _Outcome(message.id, f"undeliverable: {exc}"[:1000], permanent=True)
+    except Exception as exc:  # any other sender failure is a retryable delivery failure
         log.warning("outbox %s via %s failed: %s", message.id, message.channel, type(exc).__name__)
-        return f"{type(exc).__name__}: {exc}"[:1000]
-    return None
+        return _Outcome(message.id, f"{type(exc).__name__}: {exc}"[:1000])
+    return _Outcome(message.id, None)
+
+
+async def deliver_now(session_factory: sessionmaker[Session], message: OutboxMessage) -> bool:
+    """Delivers a message enqueued with `held_for_caller=True` right away; True when it was sent."""
+    outcome = await _send(message)
+    await asyncio.to_thread(_record, session_factory, [outcome], utcnow())
+    return outcome.error is None
 
 
 async def deliver_due(session_factory: sessionmaker[Session], *, now: datetime | None = None, batch: int = 50) -> int:
@@ -149,7 +170,7 @@ async def deliver_due(session_factory: sessionmaker[Session], *, now: datetime |
     rows = await asyncio.to_thread(_claim, session_factory, now, batch)
     outcomes = []
     for message in rows:  # one at a time, oldest first, so a conversation's messages keep order
-        outcomes.append(_Outcome(message.id, await _send(message)))
+        outcomes.append(await _send(message))
     if outcomes:
         await asyncio.to_thread(_record, session_factory, outcomes, now)
     return len(outcomes)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +17,10 @@ PLACEHOLDER_SECRETS = {
     "PHONE_ENCRYPTION_KEY": "ZGV2LXBob25lLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=",
     "PHONE_INDEX_KEY": "dev-phone-index-key-change-me",
 }
+# Refused outside development only when Telegram is on (TELEGRAM_BOT_TOKEN set).
+PLACEHOLDER_TELEGRAM_SECRET = "dev-telegram-webhook-secret"
+# Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and - in a webhook secret token.
+TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
 
 
 class Settings(BaseSettings):
@@ -42,6 +46,15 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = 8
     timezone: str = "Asia/Seoul"
+    # Telegram is off while the token is unset; the rest of the stack runs without it.
+    telegram_bot_token: str | None = None
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+    telegram_webhook_secret: Annotated[str, StringConstraints(pattern=TELEGRAM_SECRET_PATTERN)] = (
+        PLACEHOLDER_TELEGRAM_SECRET
+    )
+    # Another Bot API server (self-hosted telegram-bot-api, or a local test server).
+    telegram_base_url: str = "https://api.telegram.org"
+    telegram_max_photo_bytes: int = 10 * 1024 * 1024
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Settings:
@@ -50,6 +63,8 @@ class Settings(BaseSettings):
         for name, placeholder in PLACEHOLDER_SECRETS.items():
             if getattr(self, name.lower()) == placeholder:
                 raise ValueError(f"{name} must be set to a real secret when ENVIRONMENT={self.environment}")
+        if self.telegram_bot_token and self.telegram_webhook_secret == PLACEHOLDER_TELEGRAM_SECRET:
+            raise ValueError(f"TELEGRAM_WEBHOOK_SECRET must be a real secret when ENVIRONMENT={self.environment}")
         return self
 
     @property

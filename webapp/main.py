@@ -14,6 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from bot import webchat
 from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
+from bot.telegram import webhook as telegram_webhook
+from bot.telegram.front_door import TelegramFrontDoor
 from civic.db import get_session_factory
 from civic.settings import get_settings
 from webapp.limits import BodySizeLimit
@@ -29,8 +31,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     session_factory = get_session_factory()
     rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
     app.state.session_factory = session_factory
-    app.state.gateway = Gateway(session_factory=session_factory, rasa=rasa, max_chars=settings.max_message_chars)
+    gateway = Gateway(session_factory=session_factory, rasa=rasa, max_chars=settings.max_message_chars)
+    app.state.gateway = gateway
     register_web_senders(session_factory)
+    # Telegram is optional: without a token the web chat and the rest run alone.
+    telegram = TelegramFrontDoor(settings, session_factory, gateway) if settings.telegram_bot_token else None
+    app.state.telegram = telegram
+    if telegram is not None:
+        await telegram.start()
     worker = asyncio.create_task(run_outbox_worker(session_factory, settings.outbox_poll_seconds))
     try:
         yield
@@ -38,6 +46,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+        if telegram is not None:
+            await telegram.stop()
         await rasa.aclose()
 
 
@@ -47,6 +57,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
     app.mount("/chat/static", StaticFiles(directory=BOT_STATIC), name="chat-static")
     app.include_router(webchat.router)
+    app.include_router(telegram_webhook.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

@@ -1,4 +1,8 @@
-"""Detects the message language (ko, ja, en) from its script and emits it as entity `language`."""
+"""Detects the message language (ko, ja, en) from its script and emits it as entity `language`.
+
+When the text tells nothing (a case number, a button, a shared location) the gateway's metadata
+carries the conversation's language, so the `language` slot follows the conversation instead.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from civic.language import detect_language
+from civic.language import LANGUAGES, detect_language
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
@@ -32,7 +36,7 @@ class LanguageDetector(GraphComponent, EntityExtractorMixin):
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
-            language = detect_language(message.get(TEXT) or "")
+            language = detect_language(message.get(TEXT) or "") or _metadata_language(message)
             if language is None:
                 continue
             entity = {"entity": "language", "value": language, "start": 0, "end": 0, "confidence": 1.0}
@@ -41,3 +45,9 @@ class LanguageDetector(GraphComponent, EntityExtractorMixin):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
+
+
+def _metadata_language(message: Message) -> str | None:
+    metadata = message.get("metadata") or {}
+    language = metadata.get("language") if isinstance(metadata, dict) else None
+    return language if language in LANGUAGES else None
