@@ -7,9 +7,14 @@ import os
 import platform
 import statistics
 import subprocess
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
+
+from civic.db import make_engine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -60,3 +65,22 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     )
     print(f"{name}: {json.dumps(result, ensure_ascii=False)}")
     return path
+
+
+def postgres_url() -> str:
+    """A throw-away schema in the local PostgreSQL, so the benchmark never touches real data."""
+    base = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = make_engine(base)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+def drop_schema(url: str) -> None:
+    schema = url.rsplit("%3D", 1)[1]
+    engine = make_engine(url.split("?")[0])
+    with engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()

@@ -6,16 +6,13 @@ load comes from processes of several threads each, all filing into one database.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
-from sqlalchemy import text
-
-from bench.common import write_result
+from bench.common import drop_schema, postgres_url, write_result
 from civic.cases import file_case
 from civic.categories import CATEGORIES
 from civic.conversations import get_or_create_conversation
@@ -76,25 +73,6 @@ def file_many(url: str, count: int, threads: int, warm_up: bool = False) -> int:
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(file, range(count)))
     return count
-
-
-def postgres_url() -> str:
-    """A throw-away schema in the local PostgreSQL, so the benchmark never touches real data."""
-    base = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = make_engine(base)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    return f"{base}?options=-csearch_path%3D{schema}"
-
-
-def drop_schema(url: str) -> None:
-    schema = url.rsplit("%3D", 1)[1]
-    engine = make_engine(url.split("?")[0])
-    with engine.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def main() -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from bench import filing, nlu, webchat
+from bench import filing, merkle, nlu, telegram, webchat
 
 
 def main() -> None:
     nlu.main()
     filing.main()
     webchat.main()
+    telegram.main()
+    merkle.main()
 
 
 if __name__ == "__main__":

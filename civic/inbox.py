@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from civic.db import utcnow
@@ -27,24 +28,43 @@ class PendingUpdate:
     attempts: int
 
 
-def accept(session: Session, *, channel: str, update_key: str, payload: dict[str, Any]) -> bool:
-    """Stores a new update leased to the caller; False when this update was seen before (a replay)."""
+def accept_many(session: Session, *, channel: str, updates: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    """Stores a batch of updates with one statement; for each, whether it was new (False for a replay).
+
+    INSERT … ON CONFLICT DO NOTHING RETURNING (PostgreSQL, SQLite ≥ 3.35) tells which rows went in,
+    so the unique key alone decides between Telegram's retries and concurrent web workers.
+    """
+    if not updates:
+        return []
     now = utcnow()
-    row = InboundUpdate(
-        channel=channel,
-        update_key=update_key,
-        payload=payload,
-        status=PENDING,
-        attempts=1,
-        lease_until=now + timedelta(seconds=LEASE_SECONDS),
-        received_at=now,
+    lease = now + timedelta(seconds=LEASE_SECONDS)
+    rows: dict[str, dict[str, Any]] = {}
+    for key, payload in updates:
+        rows.setdefault(
+            key,
+            {
+                "channel": channel,
+                "update_key": key,
+                "payload": payload,
+                "status": PENDING,
+                "attempts": 1,
+                "lease_until": lease,
+                "received_at": now,
+            },
+        )
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(InboundUpdate)
+        .values(list(rows.values()))
+        .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+        .returning(InboundUpdate.update_key)
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    inserted = set(session.execute(statement).scalars())
+    results = []
+    for key, _ in updates:
+        results.append(key in inserted)
+        inserted.discard(key)  # the same update twice in one batch: only the first is new
+    return results
 
 
 def mark_handled(session: Session, *, channel: str, update_key: str) -> None:

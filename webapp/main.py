@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +29,9 @@ HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    # Database work runs in threads; a shorter GIL switch interval keeps them from starving the event
+    # loop that acknowledges webhooks (Python's default is 5 ms per switch).
+    sys.setswitchinterval(0.001)
     session_factory = get_session_factory()
     rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
     app.state.session_factory = session_factory

@@ -72,6 +72,8 @@ class TelegramDelivery:
                         raise Undeliverable(f"conversation {conversation_id} is not a Telegram chat")
                     return int(conversation.external_id)
 
+            if len(self._chat_ids) > 100_000:  # a cache, not a registry: start over rather than grow
+                self._chat_ids.clear()
             self._chat_ids[conversation_id] = await asyncio.to_thread(read)
         return self._chat_ids[conversation_id]
 

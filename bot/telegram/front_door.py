@@ -7,6 +7,7 @@ import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,9 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 RECOVERY_SECONDS = 30.0
 START_RETRY_SECONDS = 15.0
 POLL_TIMEOUT_SECONDS = 25
+# Turns in flight at once: enough to keep Rasa busy, few enough that acknowledging new updates
+# never waits behind the dialogue work (measured in bench/telegram.py).
+MAX_CONCURRENT_UPDATES = 8
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -37,7 +41,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     order. After each update the inbox row is closed: handled, or left pending for another attempt.
     """
 
-    def __init__(self, front_door: TelegramFrontDoor, max_concurrent_updates: int = 256) -> None:
+    def __init__(self, front_door: TelegramFrontDoor, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
         super().__init__(max_concurrent_updates)
         self.front_door = front_door
         self._locks: dict[int, asyncio.Lock] = {}
@@ -93,6 +97,9 @@ class TelegramFrontDoor:
         ).register(self.application)
         self.application.add_error_handler(self._on_error)
         self._failures: dict[int, str] = {}
+        self._arrivals: list[tuple[str, dict[str, Any], asyncio.Future[bool]]] = []
+        self._arrived = asyncio.Event()
+        self._inbox_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="telegram-inbox")
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
 
@@ -101,6 +108,7 @@ class TelegramFrontDoor:
     async def start(self) -> None:
         """Registers the outbox sender and connects to Telegram in the background (retrying if it is down)."""
         self.delivery.register()
+        self._tasks.append(asyncio.create_task(self._store_arrivals_forever()))
         self._tasks.append(asyncio.create_task(self._connect()))
 
     async def _connect(self) -> None:
@@ -144,6 +152,7 @@ class TelegramFrontDoor:
             await self.application.stop()
         if self.ready.is_set():
             await self.application.shutdown()
+        self._inbox_writer.shutdown(wait=True)
 
     # -- the inbox -------------------------------------------------------------------------------
 
@@ -151,17 +160,45 @@ class TelegramFrontDoor:
         return hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.encode())
 
     async def accept(self, data: dict[str, Any]) -> bool:
-        """Stores a webhook/polled update and queues it; False for an update_id seen before (a no-op)."""
-        update_key = str(data["update_id"])
+        """Stores a webhook/polled update and queues it; False for an update_id seen before (a no-op).
 
-        def store() -> bool:
-            with session_scope(self.session_factory) as session:
-                return inbox.accept(session, channel=CHANNEL, update_key=update_key, payload=data)
-
-        if not await asyncio.to_thread(store):
+        Returns once the update is committed, so the caller may acknowledge it to Telegram.
+        """
+        accepted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._arrivals.append((str(data["update_id"]), data, accepted))
+        self._arrived.set()
+        if not await accepted:
             return False
         await self._queue(data)
         return True
+
+    async def _store_arrivals_forever(self) -> None:
+        """Group commit: every update that arrived while the last batch was written goes in one transaction.
+
+        One writer on its own thread keeps acknowledgements off the pool the dialogue work uses, and
+        one commit per batch instead of per update is what lets a single SQLite file keep up.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            batch, self._arrivals = self._arrivals, []
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._inbox_writer, self._store, [(k, d) for k, d, _ in batch])
+            except Exception as error:  # the database is down: Telegram gets a 500 and retries later
+                for _, _, accepted in batch:
+                    if not accepted.done():
+                        accepted.set_exception(error)
+                continue
+            for (_, _, accepted), new in zip(batch, results, strict=True):
+                if not accepted.done():
+                    accepted.set_result(new)
+
+    def _store(self, updates: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        with session_scope(self.session_factory) as session:
+            return inbox.accept_many(session, channel=CHANNEL, updates=updates)
 
     async def _queue(self, data: dict[str, Any]) -> None:
         try:

@@ -111,7 +111,6 @@ class TelegramHandlers:
 
     async def _turn(self, update: Update, inbound: Inbound, *, send: bool = True, keyboard: bool = False) -> Outcome:
         conversation_id, _ = await self._conversation(update)
-        self._typing(update)
         outcome = await self.gateway.handle(inbound)
         if send:
             await self._send(update, conversation_id, outcome, keyboard=keyboard)
@@ -127,7 +126,8 @@ class TelegramHandlers:
         await self.delivery.send_turn(conversation_id, messages, dedupe_key=f"tg-turn:{update.update_id}")
 
     def _typing(self, update: Update) -> None:
-        # Best effort and not awaited: the indicator must never delay or fail a turn.
+        # Only for slow turns (a photo download): a text turn answers faster than the indicator shows,
+        # and every call counts against Telegram's 30 requests/s. Best effort and not awaited.
         bot, chat_id = self.delivery.bot, update.effective_chat.id  # type: ignore[union-attr]
 
         async def typing() -> None:
@@ -245,6 +245,8 @@ class TelegramHandlers:
         group = message.media_group_id
         repeat = group is not None and self._last_media_group.get(chat_id) == group
         if group is not None:
+            if len(self._last_media_group) > 10_000:  # only the latest album per chat matters
+                self._last_media_group.clear()
             self._last_media_group[chat_id] = group
         inbound = self._inbound(update, text=message.caption or "", attachment_ids=(attachment_id,))
         await self._turn(update, inbound, send=not repeat)

@@ -484,3 +484,25 @@ def test_placeholder_webhook_secret_is_refused_outside_development() -> None:
         )
     with pytest.raises(ValueError):
         Settings(environment="test", telegram_webhook_secret="has spaces and é")
+
+
+async def test_polling_mode_feeds_get_updates_into_the_same_inbox(
+    telegram: Any, fake_rasa: Any, session_factory: sessionmaker[Session]
+) -> None:
+    fake, url = telegram
+    gateway = Gateway(session_factory=session_factory, rasa=RasaClient(fake_rasa[1], timeout=5), max_chars=2000)
+    front_door = TelegramFrontDoor(settings_for(url, telegram_mode="polling"), session_factory, gateway)
+    await front_door.start()
+    try:
+        await asyncio.wait_for(front_door.ready.wait(), timeout=10)
+        assert fake.calls_to("deleteWebhook") and fake.webhook is None
+        chat = CHAT + 16
+        fake.push_update(tg.text_update(chat, "polling works"))
+        await eventually(lambda: bool(fake.sent_messages(chat)))
+        assert texts_to(fake, chat) == ["echo: polling works"]
+        offsets = [int(call.params.get("offset") or 0) for call in fake.calls_to("getUpdates")]
+        assert offsets == sorted(offsets)  # confirmed updates are never fetched again
+    finally:
+        await front_door.stop()
+        await gateway.rasa.aclose()
+        unregister_sender("telegram")

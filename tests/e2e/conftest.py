@@ -10,13 +10,32 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from civic.db import make_session_factory
 from tests.e2e.stack import ROOT, ChatClient, Stack, running_stack
+from tests.fakes.rasa import serve
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+TELEGRAM_SECRET = "e2e-telegram-secret"
 
 
 @pytest.fixture(scope="session")
-def stack(db_url: str, engine: Engine) -> Iterator[Stack]:
+def telegram_api() -> Iterator[FakeTelegramAPI]:
+    """The Bot API the stack's web app talks to (Telegram itself is out of reach)."""
+    fake = FakeTelegramAPI()
+    with serve(fake.app) as url:
+        fake.url = url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stack(db_url: str, engine: Engine, telegram_api: FakeTelegramAPI) -> Iterator[Stack]:
     if not list((ROOT / "models").glob("*.tar.gz")):
         pytest.fail("no trained model in models/: run `make train` (make test does it)")
-    with running_stack(db_url) as running:
+    telegram_env = {
+        "TELEGRAM_BOT_TOKEN": telegram_api.token,
+        "TELEGRAM_BASE_URL": telegram_api.url,  # type: ignore[attr-defined]
+        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "TELEGRAM_MODE": "webhook",
+    }
+    with running_stack(db_url, web_env=telegram_env) as running:
         yield running
 
 

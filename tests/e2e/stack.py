@@ -76,9 +76,16 @@ class Stack:
 
 
 @contextmanager
-def web_app(database_url: str, rasa_url: str, name: str = "web") -> Iterator[tuple[str, int]]:
+def web_app(
+    database_url: str, rasa_url: str, name: str = "web", extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     port = free_port()
-    env = base_env(database_url) | {"RASA_URL": rasa_url, "OUTBOX_POLL_SECONDS": "0.2"}
+    env = base_env(database_url) | {
+        "RASA_URL": rasa_url,
+        "OUTBOX_POLL_SECONDS": "0.2",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    env |= extra_env or {}
     command = [str(ROOT / ".venv/bin/uvicorn"), "webapp.main:app", "--host", "127.0.0.1", "--port", str(port)]
     with started(name, command, env) as process:
         url = f"http://127.0.0.1:{port}"
@@ -87,7 +94,7 @@ def web_app(database_url: str, rasa_url: str, name: str = "web") -> Iterator[tup
 
 
 @contextmanager
-def running_stack(database_url: str) -> Iterator[Stack]:
+def running_stack(database_url: str, web_env: dict[str, str] | None = None) -> Iterator[Stack]:
     action_port, rasa_port = free_port(), free_port()
     actions_url = f"http://127.0.0.1:{action_port}"
     rasa_url = f"http://127.0.0.1:{rasa_port}"
@@ -112,7 +119,7 @@ def running_stack(database_url: str) -> Iterator[Stack]:
     with started("actions", actions_cmd, env) as actions, started("rasa", rasa_cmd, rasa_env) as rasa:
         wait_until(f"{actions_url}/health", actions, timeout=60)
         wait_until(f"{rasa_url}/status", rasa, timeout=240, ready=lambda r: bool(r.json().get("model_file")))
-        with web_app(database_url, rasa_url) as (web_url, web_pid):
+        with web_app(database_url, rasa_url, extra_env=web_env) as (web_url, web_pid):
             pids = {"rasa": rasa.pid, "actions": actions.pid, "web": web_pid}
             yield Stack(rasa_url, actions_url, web_url, database_url, pids)
 
