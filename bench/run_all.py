@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import filing, merkle, nlu, telegram, webchat
+from bench import filing, merkle, nlu, telegram, votes, webchat
 
 
 def main() -> None:
@@ -11,6 +11,7 @@ def main() -> None:
     webchat.main()
     telegram.main()
     merkle.main()
+    votes.main()
 
 
 if __name__ == "__main__":

@@ -181,3 +181,114 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Poll(Base):
+    """A city (policy) or citizen poll: its options, voting window, who may vote, and its Merkle log."""
+
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)  # random; in URLs and the log id
+    kind: Mapped[str] = mapped_column(String(16))  # policy | citizen
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | approved | rejected | closed
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    show_interim_results: Mapped[bool] = mapped_column(default=False)
+    visibility: Mapped[str] = mapped_column(String(16))  # public | roll | password | qr | gps
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    qr_token_hash: Mapped[str | None] = mapped_column(String(64))
+    gps_latitude: Mapped[float | None]
+    gps_longitude: Mapped[float | None]
+    gps_radius_m: Mapped[int | None]
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ledger_size: Mapped[int] = mapped_column(default=0)  # leaves appended; changed under the poll's row lock
+    options: Mapped[list[PollOption]] = relationship(order_by="PollOption.position", viewonly=True)
+
+
+class PollOption(Base):
+    """One choice of a poll, numbered from 1 (the number is what a ballot's leaf records)."""
+
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
+    position: Mapped[int]
+    label: Mapped[str] = mapped_column(Text)
+
+
+class ElectoralRollEntry(Base):
+    """A phone number allowed to vote in a restricted poll, kept only as the keyed blind index."""
+
+    __tablename__ = "electoral_roll"
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), primary_key=True)
+    phone_index: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Ballot(Base):
+    """One vote: the unique (poll, voter) pair is what makes it one phone one ballot.
+
+    `voter_index` is an HMAC of the phone number scoped to the poll, so ballots cannot be joined to
+    citizens or across polls without the key; `leaf` is the exact canonical JSON in the Merkle log.
+    """
+
+    __tablename__ = "ballots"
+    __table_args__ = (UniqueConstraint("poll_id", "voter_index"), UniqueConstraint("poll_id", "leaf_index"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
+    voter_index: Mapped[str] = mapped_column(String(64))
+    receipt_id: Mapped[str] = mapped_column(String(32), unique=True)
+    option_position: Mapped[int]
+    leaf_index: Mapped[int]
+    leaf: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    cast_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerNode(Base):
+    """The hash of a perfect subtree of a poll's Merkle log (level 0 = leaf hashes)."""
+
+    __tablename__ = "ledger_nodes"
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(Base):
+    """A signed tree head of a poll's log; every one is kept, so any two can be proven consistent."""
+
+    __tablename__ = "ledger_checkpoints"
+    __table_args__ = (Index("ix_ledger_checkpoints_poll_size", "poll_id", "size"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"))
+    size: Mapped[int]
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    timestamp: Mapped[str] = mapped_column(String(20))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    final: Mapped[bool] = mapped_column(default=False)  # signed at close
+
+
+class VerificationCode(Base):
+    """An SMS code proving a phone number for the public vote page; only its hash is stored."""
+
+    __tablename__ = "verification_codes"
+    __table_args__ = (Index("ix_verification_codes_phone_created", "phone_index", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_index: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(64))  # e.g. "poll:<public_id>"
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

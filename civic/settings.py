@@ -16,6 +16,9 @@ PLACEHOLDER_SECRETS = {
     "SECRET_KEY": "dev-secret-key-change-me",
     "PHONE_ENCRYPTION_KEY": "ZGV2LXBob25lLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=",
     "PHONE_INDEX_KEY": "dev-phone-index-key-change-me",
+    # Base64 of a 32-byte Ed25519 seed; `python -m civic.checkpoints` prints a new one.
+    "LEDGER_SIGNING_KEY": "ZGV2LWxlZGdlci1zaWduaW5nLWtleS0zMi1ieXRlcyE=",
+    "TWILIO_AUTH_TOKEN": "dev-twilio-auth-token",
 }
 # Refused outside development only when Telegram is on (TELEGRAM_BOT_TOKEN set).
 PLACEHOLDER_TELEGRAM_SECRET = "dev-telegram-webhook-secret"
@@ -55,6 +58,13 @@ class Settings(BaseSettings):
     # Another Bot API server (self-hosted telegram-bot-api, or a local test server).
     telegram_base_url: str = "https://api.telegram.org"
     telegram_max_photo_bytes: int = 10 * 1024 * 1024
+    # Signs the votes' Merkle-log checkpoints; kept outside the database on purpose.
+    ledger_signing_key: str = PLACEHOLDER_SECRETS["LEDGER_SIGNING_KEY"]
+    # Twilio (the 120 line and SMS codes); the API base URL is a setting so tests reach a local fake.
+    twilio_account_sid: str = "ACdevelopment00000000000000000000"
+    twilio_auth_token: str = PLACEHOLDER_SECRETS["TWILIO_AUTH_TOKEN"]
+    twilio_phone_number: str = "+15005550006"
+    twilio_api_base_url: str = "https://api.twilio.com"
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Settings:

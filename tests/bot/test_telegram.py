@@ -480,6 +480,8 @@ def test_placeholder_webhook_secret_is_refused_outside_development() -> None:
             secret_key="s" * 32,
             phone_encryption_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             phone_index_key="i" * 32,
+            ledger_signing_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            twilio_auth_token="t" * 32,
             telegram_bot_token="123:abc",
         )
     with pytest.raises(ValueError):

@@ -1,0 +1,1 @@
+"""The 120 phone line and SMS, through Twilio."""

@@ -1,0 +1,330 @@
+"""Votes: one phone one ballot under concurrency, visibility rules, receipts and the tamper-evident ledger."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from civic import ledger, merkle, polls, votes
+from civic.checkpoints import Checkpoint, load_public_key, verify_checkpoint
+from civic.db import session_scope, utcnow
+from civic.models import Ballot, ElectoralRollEntry, LedgerCheckpoint, Poll
+from civic.polls import NewPoll, PollError, VoterProof
+from civic.votes import VoteRequest
+
+
+def new_poll(**overrides: object) -> NewPoll:
+    now = utcnow()
+    values: dict[str, object] = {
+        "title": "한강공원 야간 개장 시간을 연장할까요?",
+        "options": ["찬성", "반대", "잘 모르겠다"],
+        "opens_at": now - timedelta(minutes=1),
+        "closes_at": now + timedelta(days=7),
+    }
+    return NewPoll(**(values | overrides))  # type: ignore[arg-type]
+
+
+def phone(n: int) -> str:
+    return f"+8210{n:08d}"
+
+
+def make_poll(session_factory: sessionmaker[Session], **overrides: object) -> tuple[int, str | None]:
+    with session_scope(session_factory) as session:
+        poll, token = polls.create_poll(session, new_poll(**overrides), kind="policy", created_by="test")
+        return poll.id, token
+
+
+def cast(session_factory: sessionmaker[Session], poll_id: int, *requests: VoteRequest) -> list[votes.VoteOutcome]:
+    with session_scope(session_factory) as session:
+        return votes.cast_votes(session, poll_id, list(requests))
+
+
+def test_a_ballot_gets_a_receipt_provable_against_the_signed_checkpoint(session_factory: sessionmaker[Session]) -> None:
+    poll_id, _ = make_poll(session_factory)
+    [outcome] = cast(session_factory, poll_id, VoteRequest(phone(1), 2, "web"))
+    assert outcome.status == "accepted" and outcome.receipt is not None
+    receipt = outcome.receipt
+    checkpoint = Checkpoint.from_dict(receipt.checkpoint)
+    assert verify_checkpoint(load_public_key(ledger.public_key()), checkpoint)
+    with session_scope(session_factory) as session:
+        poll = session.get(Poll, poll_id)
+        assert poll is not None
+        ballot = session.execute(select(Ballot).where(Ballot.receipt_id == receipt.receipt_id)).scalar_one()
+        entry = json.loads(ballot.leaf)
+        assert entry == {"poll": poll.public_id, "receipt": receipt.receipt_id, "option": 2, "time": entry["time"]}
+        assert "8210" not in ballot.leaf  # the phone number is never in the log
+        proof = ledger.inclusion_proof(session, poll, receipt.leaf_index, checkpoint.size)
+    leaf = merkle.leaf_hash(ballot.leaf.encode())
+    assert merkle.verify_inclusion(leaf, receipt.leaf_index, checkpoint.size, proof, checkpoint.root_hash)
+
+
+def test_a_second_attempt_is_told_it_already_voted_with_the_same_receipt(
+    session_factory: sessionmaker[Session],
+) -> None:
+    poll_id, _ = make_poll(session_factory)
+    [first] = cast(session_factory, poll_id, VoteRequest(phone(2), 1, "telegram"))
+    [second] = cast(session_factory, poll_id, VoteRequest(phone(2), 3, "web"))
+    twice_in_one_batch = cast(
+        session_factory, poll_id, VoteRequest(phone(3), 1, "web"), VoteRequest(phone(3), 2, "web")
+    )
+    assert first.status == "accepted" and second.status == "already_voted"
+    assert first.receipt is not None and second.receipt is not None
+    assert second.receipt.receipt_id == first.receipt.receipt_id
+    assert [o.status for o in twice_in_one_batch] == ["accepted", "already_voted"]
+    assert twice_in_one_batch[0].receipt == twice_in_one_batch[1].receipt
+    with session_scope(session_factory) as session:
+        poll = session.get(Poll, poll_id)
+        assert poll is not None and polls.tally(session, poll) == {1: 2, 2: 0, 3: 0}
+
+
+def test_a_thousand_concurrent_attempts_from_a_hundred_phones_make_a_hundred_ballots(
+    session_factory: sessionmaker[Session],
+) -> None:
+    poll_id, _ = make_poll(session_factory)
+    attempts = [VoteRequest(phone(100 + i % 100), 1 + i % 3, "web") for i in range(1000)]
+
+    def one(request: VoteRequest) -> str:
+        # Every attempt is its own transaction, as separate web workers would make them.
+        for _ in range(20):
+            try:
+                return cast(session_factory, poll_id, request)[0].status
+            except Exception as error:  # a lost race on the unique key is retried, never returned
+                last = error
+        raise AssertionError(f"gave up: {last!r}")
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(one, attempts))
+    assert statuses.count("accepted") == 100
+    assert statuses.count("already_voted") == 900
+    with session_scope(session_factory) as session:
+        poll = session.get(Poll, poll_id)
+        assert poll is not None
+        count = session.scalar(select(func.count()).select_from(Ballot).where(Ballot.poll_id == poll_id))
+        indices = sorted(session.execute(select(Ballot.leaf_index).where(Ballot.poll_id == poll_id)).scalars())
+        assert count == 100 and poll.ledger_size == 100 and indices == list(range(100))
+        report = ledger.verify_export(ledger.export(session, poll))
+    assert report.ok, report.problems
+    assert sum(report.tally.values()) == 100
+
+
+@pytest.mark.parametrize(
+    ("overrides", "proof", "voter", "refusal"),
+    [
+        ({"visibility": "password", "password": "hangang2026"}, VoterProof(), 1, "wrong_password"),
+        ({"visibility": "password", "password": "hangang2026"}, VoterProof(password="nope"), 1, "wrong_password"),
+        ({"visibility": "password", "password": "hangang2026"}, VoterProof(password="hangang2026"), 1, None),
+        ({"visibility": "roll", "roll_phones": ("010-0000-0001", "+82 10 0000 0002")}, VoterProof(), 3, "not_on_roll"),
+        ({"visibility": "roll", "roll_phones": ("010-0000-0001", "+82 10 0000 0002")}, VoterProof(), 2, None),
+        (
+            {"visibility": "gps", "gps_center": (37.5663, 126.9779), "gps_radius_m": 500},
+            VoterProof(),
+            1,
+            "location_needed",
+        ),
+        (
+            {"visibility": "gps", "gps_center": (37.5663, 126.9779), "gps_radius_m": 500},
+            VoterProof(latitude=37.5796, longitude=126.9770),  # Gyeongbokgung: ~1.5 km away
+            1,
+            "outside_area",
+        ),
+        (
+            {"visibility": "gps", "gps_center": (37.5663, 126.9779), "gps_radius_m": 500},
+            VoterProof(latitude=37.5651, longitude=126.9770),
+            1,
+            None,
+        ),
+        (
+            {"opens_at": utcnow() + timedelta(days=1), "closes_at": utcnow() + timedelta(days=2)},
+            VoterProof(),
+            1,
+            "not_open",
+        ),
+    ],
+)
+def test_visibility_rules(
+    session_factory: sessionmaker[Session],
+    overrides: dict[str, object],
+    proof: VoterProof,
+    voter: int,
+    refusal: str | None,
+) -> None:
+    poll_id, _ = make_poll(session_factory, **overrides)
+    [outcome] = cast(session_factory, poll_id, VoteRequest(f"+82100000000{voter}", 1, "web", proof))
+    assert (outcome.status, outcome.reason) == (("refused", refusal) if refusal else ("accepted", None))
+
+
+def test_qr_polls_need_the_link_token(session_factory: sessionmaker[Session]) -> None:
+    poll_id, token = make_poll(session_factory, visibility="qr")
+    assert token
+    [without] = cast(session_factory, poll_id, VoteRequest(phone(7), 1, "web"))
+    [forged] = cast(session_factory, poll_id, VoteRequest(phone(7), 1, "web", VoterProof(qr_token=token + "x")))
+    [with_token] = cast(session_factory, poll_id, VoteRequest(phone(7), 1, "web", VoterProof(qr_token=token)))
+    assert (without.reason, forged.reason, with_token.status) == ("wrong_link", "wrong_link", "accepted")
+
+
+def test_an_option_not_on_the_ballot_is_refused(session_factory: sessionmaker[Session]) -> None:
+    poll_id, _ = make_poll(session_factory)
+    [outcome] = cast(session_factory, poll_id, VoteRequest(phone(8), 4, "web"))
+    assert (outcome.status, outcome.reason) == ("refused", "bad_option")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"options": ["only one"]}, "bad_options"),
+        ({"options": [f"option {i}" for i in range(21)]}, "bad_options"),
+        ({"options": ["same", "same"]}, "bad_options"),
+        ({"title": " "}, "bad_title"),
+        ({"closes_at": utcnow() - timedelta(days=1)}, "bad_window"),
+        ({"visibility": "password", "password": ""}, "bad_password"),
+        ({"visibility": "roll", "roll_phones": ()}, "bad_roll"),
+        ({"visibility": "roll", "roll_phones": ("not a number",)}, "bad_roll"),
+        ({"visibility": "gps", "gps_center": (37.5, 127.0), "gps_radius_m": 1}, "bad_area"),
+        ({"visibility": "everyone"}, "bad_visibility"),
+    ],
+)
+def test_bad_polls_are_refused(session: Session, overrides: dict[str, object], code: str) -> None:
+    with pytest.raises(PollError) as refused:
+        polls.create_poll(session, new_poll(**overrides), kind="policy", created_by="test")
+    assert refused.value.code == code
+
+
+def test_citizen_polls_wait_for_moderation(session: Session) -> None:
+    poll, _ = polls.create_poll(session, new_poll(), kind="citizen", created_by="telegram:1")
+    assert poll.status == polls.PENDING and not polls.is_open(poll)
+    polls.moderate(session, poll, approve=True)
+    assert polls.is_open(poll)
+    with pytest.raises(PollError):
+        polls.moderate(session, poll, approve=False)
+
+
+def test_the_roll_csv_keeps_only_blind_indexes(session: Session) -> None:
+    phones = polls.parse_roll_csv("phone,name\n010-1234-5678,홍길동\n+82 10 9876 5432,\n\n")
+    assert phones == ["010-1234-5678", "+82 10 9876 5432"]
+    poll, _ = polls.create_poll(
+        session, new_poll(visibility="roll", roll_phones=tuple(phones)), kind="policy", created_by="t"
+    )
+    rows = session.execute(select(func.count()).select_from(Poll).where(Poll.id == poll.id)).scalar()
+    assert rows == 1
+    stored = list(
+        session.execute(select(ElectoralRollEntry.phone_index).where(ElectoralRollEntry.poll_id == poll.id)).scalars()
+    )
+    assert len(stored) == 2 and all(len(index) == 64 and "5678" not in index for index in stored)
+
+
+def test_results_show_at_close_or_live_when_the_poll_says_so(session: Session) -> None:
+    hidden, _ = polls.create_poll(session, new_poll(), kind="policy", created_by="t")
+    live, _ = polls.create_poll(session, new_poll(show_interim_results=True), kind="policy", created_by="t")
+    assert not polls.results_visible(hidden) and polls.results_visible(live)
+    assert polls.results_visible(hidden, hidden.closes_at + timedelta(seconds=1))
+
+
+class TestLedger:
+    def closed_export(self, session_factory: sessionmaker[Session], voters: int = 12) -> tuple[int, dict]:
+        poll_id, _ = make_poll(session_factory)
+        for batch in range(0, voters, 5):
+            cast(
+                session_factory,
+                poll_id,
+                *[VoteRequest(phone(500 + i), 1 + i % 3, "web") for i in range(batch, min(voters, batch + 5))],
+            )
+        with session_scope(session_factory) as session:
+            votes.close_poll(session, poll_id, early=True)
+        with session_scope(session_factory) as session:
+            poll = session.get(Poll, poll_id)
+            assert poll is not None
+            return poll_id, ledger.export(session, poll)
+
+    def test_a_closed_poll_exports_and_verifies_offline(
+        self, session_factory: sessionmaker[Session], tmp_path: Path
+    ) -> None:
+        poll_id, data = self.closed_export(session_factory)
+        assert data["checkpoints"][-1]["final"] is True and len(data["checkpoints"]) == 4  # 3 batches + close
+        path = tmp_path / "export.json"
+        path.write_text(json.dumps(data))
+        assert ledger.main(["verify", str(path)]) == 0
+        report = ledger.verify_export(data)
+        assert report.ok and report.tally == {1: 4, 2: 4, 3: 4}
+        receipt = json.loads(data["leaves"][7])["receipt"]
+        assert ledger.main(["verify", str(path), "--receipt", receipt]) == 0
+        assert ledger.main(["verify", str(path), "--receipt", "0" * 32]) == 1
+        with session_scope(session_factory) as session:
+            poll = session.get(Poll, poll_id)
+            assert poll is not None and poll.status == polls.CLOSED
+            [late] = votes.cast_votes(session, poll_id, [VoteRequest(phone(999), 1, "web")])
+        assert (late.status, late.reason) == ("refused", "not_open")
+
+    @pytest.mark.parametrize("tamper", ["edit", "delete", "reorder", "insert"])
+    def test_tampering_with_stored_ballots_is_detected(
+        self, session_factory: sessionmaker[Session], tamper: str
+    ) -> None:
+        poll_id, _ = self.closed_export(session_factory)
+        with session_scope(session_factory) as session:
+            ballots = list(
+                session.execute(select(Ballot).where(Ballot.poll_id == poll_id).order_by(Ballot.leaf_index)).scalars()
+            )
+            if tamper == "edit":  # change a vote to another valid option
+                entry = json.loads(ballots[3].leaf)
+                entry["option"] = 1 if entry["option"] != 1 else 2
+                ballots[3].leaf = merkle.canonical_json(entry).decode()
+            elif tamper == "delete":
+                session.delete(ballots[5])
+            elif tamper == "reorder":
+                first, second = ballots[0].leaf_index, ballots[1].leaf_index
+                session.execute(update(Ballot).where(Ballot.id == ballots[0].id).values(leaf_index=-1))
+                session.execute(update(Ballot).where(Ballot.id == ballots[1].id).values(leaf_index=first))
+                session.execute(update(Ballot).where(Ballot.id == ballots[0].id).values(leaf_index=second))
+            else:  # a ballot stuffed in after the fact
+                stuffed = json.loads(ballots[0].leaf) | {"receipt": "f" * 32}
+                session.add(
+                    Ballot(
+                        poll_id=poll_id,
+                        voter_index="x" * 64,
+                        receipt_id="f" * 32,
+                        option_position=1,
+                        leaf_index=999,
+                        leaf=merkle.canonical_json(stuffed).decode(),
+                        channel="web",
+                    )
+                )
+        with session_scope(session_factory) as session:
+            poll = session.get(Poll, poll_id)
+            assert poll is not None
+            report = ledger.verify_export(ledger.export(session, poll))
+        assert not report.ok and report.problems
+
+    def test_a_forged_checkpoint_signature_is_detected(self, session_factory: sessionmaker[Session]) -> None:
+        _, data = self.closed_export(session_factory)
+        signature = bytearray(bytes.fromhex(data["checkpoints"][1]["signature"]))
+        signature[0] ^= 1
+        data["checkpoints"][1]["signature"] = signature.hex()
+        report = ledger.verify_export(data)
+        assert any("bad signature" in problem for problem in report.problems)
+
+    def test_database_proofs_match_an_in_memory_log(self, session_factory: sessionmaker[Session]) -> None:
+        poll_id, data = self.closed_export(session_factory, voters=23)
+        store = merkle.MemoryNodeStore()
+        for leaf in data["leaves"]:
+            store.append(merkle.leaf_hash(leaf.encode()))
+        with session_scope(session_factory) as session:
+            poll = session.get(Poll, poll_id)
+            assert poll is not None
+            for size in (1, 5, 10, 15, 23):
+                for index in range(size):
+                    assert ledger.inclusion_proof(session, poll, index, size) == merkle.inclusion_proof(
+                        store, index, size
+                    )
+                for first in range(size + 1):
+                    assert ledger.consistency_proof(session, poll, first, size) == merkle.consistency_proof(
+                        store, first, size
+                    )
+            checkpoints = session.scalar(
+                select(func.count()).select_from(LedgerCheckpoint).where(LedgerCheckpoint.poll_id == poll_id)
+            )
+        assert checkpoints == 6
