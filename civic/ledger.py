@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from civic import merkle
@@ -90,15 +90,32 @@ class DbNodeStore:
             raise KeyError(f"log of poll {self.poll_id} has no node at level {level}, index {index}") from None
 
     def fetch(self, keys: Iterable[tuple[int, int]]) -> None:
-        missing = [key for key in keys if key not in self.cache]
-        for chunk in (missing[i : i + 500] for i in range(0, len(missing), 500)):
+        by_level: dict[int, list[int]] = {}
+        for level, index in keys:
+            if (level, index) not in self.cache:
+                by_level.setdefault(level, []).append(index)
+        if not by_level:
+            return
+        # One query. SQLite searches the primary key only for "level = ? AND index IN (…)", so it gets a
+        # UNION ALL of those (an OR of them, or a row-value IN, scanned the poll's whole log: 17 ms per
+        # proof at 100,000 ballots); PostgreSQL does best with the row-value IN.
+        parts = [
+            select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(
+                LedgerNode.poll_id == self.poll_id, LedgerNode.level == level, LedgerNode.index.in_(indices)
+            )
+            for level, indices in by_level.items()
+        ]
+        if self.session.get_bind().dialect.name == "postgresql":  # PostgreSQL plans a row-value IN best
+            pairs = [(level, index) for level, indices in by_level.items() for index in indices]
             rows = self.session.execute(
                 select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(
-                    LedgerNode.poll_id == self.poll_id, tuple_(LedgerNode.level, LedgerNode.index).in_(chunk)
+                    LedgerNode.poll_id == self.poll_id, tuple_(LedgerNode.level, LedgerNode.index).in_(pairs)
                 )
             )
-            for level, index, hash_ in rows:
-                self.cache[(level, index)] = bytes(hash_)
+        else:
+            rows = self.session.execute(parts[0] if len(parts) == 1 else union_all(*parts))
+        for level, index, hash_ in rows:
+            self.cache[(level, index)] = bytes(hash_)
 
     def prefetched(self, compute: Callable[[merkle.NodeStore], T]) -> T:
         """Runs `compute` (a proof or a root) after fetching every node it will read in one query."""

@@ -231,19 +231,30 @@ class ElectoralRollEntry(Base):
     phone_index: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class Ballot(Base):
-    """One vote: the unique (poll, voter) pair is what makes it one phone one ballot.
+class PollVoter(Base):
+    """Who has voted in a poll: its primary key is what makes it one phone one ballot.
 
-    `voter_index` is an HMAC of the phone number scoped to the poll, so ballots cannot be joined to
-    citizens or across polls without the key; `leaf` is the exact canonical JSON in the Merkle log.
+    `voter_index` is an HMAC of the phone number scoped to the poll, so voters cannot be joined to
+    citizens or across polls without the key. Inserted with ON CONFLICT DO NOTHING, so the unique key
+    alone, not a lookup the planner might get wrong, decides who is new.
     """
 
+    __tablename__ = "poll_voters"
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), primary_key=True)
+    voter_index: Mapped[str] = mapped_column(String(64), primary_key=True)
+    receipt_id: Mapped[str] = mapped_column(String(32), unique=True)
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Ballot(Base):
+    """One vote as logged: `leaf` is the exact canonical JSON in the poll's Merkle log, at `leaf_index`."""
+
     __tablename__ = "ballots"
-    __table_args__ = (UniqueConstraint("poll_id", "voter_index"), UniqueConstraint("poll_id", "leaf_index"))
+    __table_args__ = (UniqueConstraint("poll_id", "leaf_index"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
-    voter_index: Mapped[str] = mapped_column(String(64))
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"))
     receipt_id: Mapped[str] = mapped_column(String(32), unique=True)
     option_position: Mapped[int]
     leaf_index: Mapped[int]

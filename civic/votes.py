@@ -14,13 +14,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic import ledger, polls
 from civic.checkpoints import checkpoint_timestamp
 from civic.db import session_scope, utcnow
 from civic.merkle import canonical_json
-from civic.models import Ballot, LedgerCheckpoint, Poll
+from civic.models import Ballot, LedgerCheckpoint, Poll, PollVoter
 from civic.polls import PollError, VoterProof
 from civic.settings import get_settings
 
@@ -87,16 +89,10 @@ def cast_votes(
     positions = {option.position for option in poll.options}
     outcomes: list[VoteOutcome | None] = [None] * len(requests)
     indexes = [voter_index(poll, request.phone_e164) for request in requests]
-    existing = {
-        ballot.voter_index: ballot
-        for ballot in session.execute(
-            select(Ballot).where(Ballot.poll_id == poll.id, Ballot.voter_index.in_(set(indexes)))
-        ).scalars()
-    }
-    accepted: dict[str, int] = {}  # voter index → request number, first attempt in the batch wins
+    first: dict[str, int] = {}  # voter index → the first eligible attempt in this batch
     for number, (request, index) in enumerate(zip(requests, indexes, strict=True)):
-        if index in existing or index in accepted:
-            continue  # answered below, with the receipt of the ballot that counts
+        if index in first:
+            continue
         try:
             polls.check_eligibility(session, poll, request.phone_e164, request.proof, now)
             if request.option_position not in positions:
@@ -104,46 +100,86 @@ def cast_votes(
         except PollError as error:
             outcomes[number] = VoteOutcome("refused", reason=error.code)
             continue
-        accepted[index] = number
-    new_ballots = _append(session, poll, requests, accepted, now)
-    checkpoint = ledger.sign_tree_head(session, poll) if new_ballots else None
+        first[index] = number
+    receipts = {index: secrets.token_hex(16) for index in first}
+    new_voters = _claim_voters(session, poll, receipts, now)
+    ballots = _append(session, poll, requests, {i: first[i] for i in first if i in new_voters}, receipts, now)
+    checkpoint = ledger.sign_tree_head(session, poll) if ballots else None
+    earlier = _earlier_ballots(session, poll, set(first) - new_voters)
     for number, index in enumerate(indexes):
         if outcomes[number] is not None:
             continue
-        if index in new_ballots and accepted[index] == number:
+        if index in ballots and first[index] == number:
             assert checkpoint is not None
-            outcomes[number] = VoteOutcome("accepted", _receipt(poll, new_ballots[index], checkpoint))
-        else:
-            ballot = existing.get(index) or new_ballots[index]
-            head = (
-                checkpoint if index in new_ballots else ledger.checkpoint_at_least(session, poll, ballot.leaf_index + 1)
-            )
-            outcomes[number] = VoteOutcome("already_voted", _receipt(poll, ballot, head) if head else None)
+            outcomes[number] = VoteOutcome("accepted", _receipt(poll, ballots[index], checkpoint))
+            continue
+        ballot = ballots.get(index) or earlier.get(index)
+        head = checkpoint if index in ballots else None
+        if ballot is not None and head is None:
+            head = ledger.checkpoint_at_least(session, poll, ballot.leaf_index + 1)
+        receipt = _receipt(poll, ballot, head) if ballot is not None and head is not None else None
+        outcomes[number] = VoteOutcome("already_voted", receipt)
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
+def _claim_voters(session: Session, poll: Poll, receipts: dict[str, str], now: datetime) -> set[str]:
+    """Records these voters as having voted; returns those who had not (INSERT … ON CONFLICT DO NOTHING)."""
+    if not receipts:
+        return set()
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {"poll_id": poll.id, "voter_index": index, "receipt_id": receipt, "voted_at": now}
+        for index, receipt in receipts.items()
+    ]
+    statement = insert(PollVoter).values(rows).on_conflict_do_nothing().returning(PollVoter.voter_index)
+    return set(session.execute(statement).scalars())
+
+
+def _earlier_ballots(session: Session, poll: Poll, indexes: set[str]) -> dict[str, Ballot]:
+    """The ballots these voters cast before, by voter index (for "you already voted", with the receipt)."""
+    if not indexes:
+        return {}
+    receipt_of = dict(
+        session.execute(
+            select(PollVoter.receipt_id, PollVoter.voter_index).where(
+                PollVoter.poll_id == poll.id, PollVoter.voter_index.in_(indexes)
+            )
+        ).all()
+    )
+    ballots = session.execute(select(Ballot).where(Ballot.receipt_id.in_(list(receipt_of)))).scalars()
+    return {receipt_of[ballot.receipt_id]: ballot for ballot in ballots}
+
+
 def _append(
-    session: Session, poll: Poll, requests: list[VoteRequest], accepted: dict[str, int], now: datetime
+    session: Session,
+    poll: Poll,
+    requests: list[VoteRequest],
+    accepted: dict[str, int],
+    receipts: dict[str, str],
+    now: datetime,
 ) -> dict[str, Ballot]:
     if not accepted:
         return {}
     time = checkpoint_timestamp(now)
     entries = []
     for index, number in accepted.items():
-        receipt_id = secrets.token_hex(16)
         # The leaf names the poll, a random receipt, the option and the time: never the voter.
         leaf = canonical_json(
-            {"poll": poll.public_id, "receipt": receipt_id, "option": requests[number].option_position, "time": time}
+            {
+                "poll": poll.public_id,
+                "receipt": receipts[index],
+                "option": requests[number].option_position,
+                "time": time,
+            }
         ).decode()
-        entries.append((index, number, receipt_id, leaf))
-    leaf_indices = ledger.append_leaves(session, poll, [leaf.encode() for _, _, _, leaf in entries])
+        entries.append((index, number, leaf))
+    leaf_indices = ledger.append_leaves(session, poll, [leaf.encode() for _, _, leaf in entries])
     ballots = {}
-    for (index, number, receipt_id, leaf), leaf_index in zip(entries, leaf_indices, strict=True):
+    for (index, number, leaf), leaf_index in zip(entries, leaf_indices, strict=True):
         ballot = Ballot(
             poll_id=poll.id,
-            voter_index=index,
-            receipt_id=receipt_id,
+            receipt_id=receipts[index],
             option_position=requests[number].option_position,
             leaf_index=leaf_index,
             leaf=leaf,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import webchat
 from bot.gateway import Gateway
@@ -18,12 +20,31 @@ from bot.rasa_client import RasaClient
 from bot.telegram import webhook as telegram_webhook
 from bot.telegram.front_door import TelegramFrontDoor
 from civic.db import get_session_factory
+from civic.outbox import unregister_sender
 from civic.settings import get_settings
+from civic.votes import BallotBox, close_due_polls
+from telephony.sms import CHANNEL as SMS_CHANNEL
+from telephony.sms import SmsDelivery
+from webapp import ledger_api
+from webapp import polls as poll_pages
 from webapp.limits import BodySizeLimit
 from webapp.outbox_worker import register_web_senders, run_outbox_worker
 
 BOT_STATIC = Path(webchat.__file__).parent / "static"
 HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
+WEB_STATIC = Path(__file__).parent / "static"
+POLL_CLOSER_SECONDS = 30.0
+logger = logging.getLogger(__name__)
+
+
+async def run_poll_closer(session_factory: sessionmaker[Session], every_seconds: float) -> None:
+    """Closes polls whose time is up and signs their final checkpoint; results and exports follow."""
+    while True:
+        try:
+            await asyncio.to_thread(close_due_polls, session_factory)
+        except Exception:  # a bad round must not stop closing for the rest of the app's life
+            logger.exception("closing due polls failed")
+        await asyncio.sleep(every_seconds)
 
 
 @contextlib.asynccontextmanager
@@ -38,18 +59,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gateway = Gateway(session_factory=session_factory, rasa=rasa, max_chars=settings.max_message_chars)
     app.state.gateway = gateway
     register_web_senders(session_factory)
+    sms = SmsDelivery(settings)
+    sms.register()
+    app.state.ballot_box = BallotBox(session_factory)
     # Telegram is optional: without a token the web chat and the rest run alone.
     telegram = TelegramFrontDoor(settings, session_factory, gateway) if settings.telegram_bot_token else None
     app.state.telegram = telegram
     if telegram is not None:
         await telegram.start()
     worker = asyncio.create_task(run_outbox_worker(session_factory, settings.outbox_poll_seconds))
+    closer = asyncio.create_task(run_poll_closer(session_factory, POLL_CLOSER_SECONDS))
     try:
         yield
     finally:
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
+        for task in (worker, closer):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await app.state.ballot_box.aclose()
+        unregister_sender(SMS_CHANNEL)
+        sms.close()
         if telegram is not None:
             await telegram.stop()
         await rasa.aclose()
@@ -60,7 +89,10 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Seoul civic front door", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
     app.mount("/chat/static", StaticFiles(directory=BOT_STATIC), name="chat-static")
+    app.mount(poll_pages.STATIC_URL, StaticFiles(directory=WEB_STATIC), name="static")
     app.include_router(webchat.router)
+    app.include_router(poll_pages.router)
+    app.include_router(ledger_api.api)
     app.include_router(telegram_webhook.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

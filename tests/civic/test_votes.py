@@ -285,7 +285,6 @@ class TestLedger:
                 session.add(
                     Ballot(
                         poll_id=poll_id,
-                        voter_index="x" * 64,
                         receipt_id="f" * 32,
                         option_position=1,
                         leaf_index=999,

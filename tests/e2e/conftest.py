@@ -12,6 +12,7 @@ from civic.db import make_session_factory
 from tests.e2e.stack import ROOT, ChatClient, Stack, running_stack
 from tests.fakes.rasa import serve
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
 
 TELEGRAM_SECRET = "e2e-telegram-secret"
 
@@ -26,7 +27,16 @@ def telegram_api() -> Iterator[FakeTelegramAPI]:
 
 
 @pytest.fixture(scope="session")
-def stack(db_url: str, engine: Engine, telegram_api: FakeTelegramAPI) -> Iterator[Stack]:
+def twilio_api() -> Iterator[FakeTwilioAPI]:
+    """The Twilio REST API the stack's web app sends SMS through (verification codes)."""
+    fake = FakeTwilioAPI("AC" + "e2e0" * 8, "e2e-twilio-auth-token")
+    with serve(fake.app) as url:
+        fake.url = url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stack(db_url: str, engine: Engine, telegram_api: FakeTelegramAPI, twilio_api: FakeTwilioAPI) -> Iterator[Stack]:
     if not list((ROOT / "models").glob("*.tar.gz")):
         pytest.fail("no trained model in models/: run `make train` (make test does it)")
     telegram_env = {
@@ -35,7 +45,12 @@ def stack(db_url: str, engine: Engine, telegram_api: FakeTelegramAPI) -> Iterato
         "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
         "TELEGRAM_MODE": "webhook",
     }
-    with running_stack(db_url, web_env=telegram_env) as running:
+    twilio_env = {
+        "TWILIO_API_BASE_URL": twilio_api.url,  # type: ignore[attr-defined]
+        "TWILIO_ACCOUNT_SID": twilio_api.account_sid,
+        "TWILIO_AUTH_TOKEN": twilio_api.auth_token,
+    }
+    with running_stack(db_url, web_env=telegram_env | twilio_env) as running:
         yield running
 
 

@@ -1,0 +1,530 @@
+"""Public voting web for non-members: poll pages, SMS codes, ballots, results, and the ledger's JSON for verifiers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import FormData
+
+from civic import polls, verification
+from civic.conversations import get_or_create_conversation
+from civic.db import session_scope, utcnow
+from civic.errors import InvalidPhone
+from civic.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_date
+from civic.models import Poll
+from civic.phones import normalize_phone, phone_blind_index
+from civic.polls import PollError, VoterProof
+from civic.settings import get_settings
+from civic.votes import BallotBox, VoteOutcome, VoteRequest
+from telephony.sms import queue_sms
+from webapp.poll_texts import LANGUAGE_NAMES, SMS_TEXT, TEXTS, text
+
+HERE = Path(__file__).parent
+COOKIE = "civic_polls"
+CSRF_PURPOSE = "polls-csrf"  # not the web chat's "csrf": a token of one page never passes the other
+STATIC_URL = "/static"
+IP_SENDS_PER_HOUR = 20
+RECENTLY_CLOSED = timedelta(days=30)
+PUBLIC_STATUSES = (polls.APPROVED, polls.CLOSED)  # pending and rejected citizen polls are not public
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(tags=["polls"])
+
+
+def pick_language(request: Request, explicit: str | None = None) -> str:
+    """`?lang=` (or the form's `lang`) when supported, else the best of Accept-Language, else Korean."""
+    if explicit in LANGUAGES:
+        return str(explicit)
+    ranked = []
+    for order, part in enumerate(request.headers.get("accept-language", "").split(",")[:20]):
+        tag, *params = part.strip().split(";")
+        weight = 1.0
+        for param in params:
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        ranked.append((-weight, order, tag.split("-")[0].strip().lower()))
+    for negative_weight, _, primary in sorted(ranked):
+        if negative_weight < 0 and primary in LANGUAGES:
+            return primary
+    return DEFAULT_LANGUAGE
+
+
+def _when(moment: datetime, lang: str) -> str:
+    local = moment.astimezone(ZoneInfo(get_settings().timezone))
+    return f"{format_date(local.date(), lang)} {local:%H:%M} {local:%Z}".strip()
+
+
+def _wait(seconds: int, lang: str) -> str:
+    if seconds < 120:
+        return text("seconds", lang, n=seconds)
+    return text("minutes", lang, n=math.ceil(seconds / 60))
+
+
+# ---- CSRF: a random browser cookie and an HMAC of it in every form ------------------------------------------------
+
+
+def csrf_token(browser_id: str) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"{CSRF_PURPOSE}:{browser_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _csrf_ok(request: Request, form: FormData) -> bool:
+    browser_id = request.cookies.get(COOKIE)
+    given = str(form.get("csrf_token") or "")
+    if not browser_id or len(browser_id) > 64 or not given:
+        return False
+    return hmac.compare_digest(given, csrf_token(browser_id))
+
+
+# ---- per-client send limit ----------------------------------------------------------------------------------------
+
+
+class SlidingWindowLimiter:
+    """At most `limit` events per key in `window` seconds.
+
+    In memory and per process on purpose: it only brakes one client's burst of code requests. A
+    second worker keeps its own count and a restart forgets it; the limits that must hold (per
+    phone) live in the database (civic.verification). Behind a reverse proxy uvicorn's
+    --forwarded-allow-ips must trust it, or every citizen shares the proxy's address.
+    """
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self._events: dict[str, deque[float]] = {}
+
+    def reserve(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if len(self._events) > 10_000:  # forget idle clients so the table cannot grow without bound
+            self._events = {k: q for k, q in self._events.items() if q and q[-1] > now - self.window}
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        if len(events) >= self.limit:
+            return False
+        events.append(now)
+        return True
+
+    def release(self, key: str) -> None:
+        """Gives back the last reservation (the send was refused for another reason)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
+
+
+def _ip_limiter(request: Request) -> SlidingWindowLimiter:
+    limiter: SlidingWindowLimiter | None = getattr(request.app.state, "sms_ip_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.sms_ip_limiter = SlidingWindowLimiter(IP_SENDS_PER_HOUR, 3600)
+    return limiter
+
+
+# ---- what a page shows of a poll ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollView:
+    id: int
+    public_id: str
+    title: str
+    description: str
+    visibility: str
+    state: str  # upcoming | open | closed
+    opens_at: datetime
+    closes_at: datetime
+    results_visible: bool
+    options: list[tuple[int, str]]
+
+
+def _view(poll: Poll, now: datetime) -> PollView:
+    if polls.is_open(poll, now):
+        state = "open"
+    elif poll.status == polls.APPROVED and now < poll.opens_at:
+        state = "upcoming"
+    else:
+        state = "closed"
+    return PollView(
+        id=poll.id,
+        public_id=poll.public_id,
+        title=poll.title,
+        description=poll.description,
+        visibility=poll.visibility,
+        state=state,
+        opens_at=poll.opens_at,
+        closes_at=poll.closes_at,
+        results_visible=polls.results_visible(poll, now),
+        options=[(option.position, option.label) for option in poll.options],
+    )
+
+
+def public_poll(session: Session, public_id: str) -> Poll | None:
+    poll = polls.poll_by_public_id(session, public_id[:32])
+    return poll if poll is not None and poll.status in PUBLIC_STATUSES else None
+
+
+def sessions_of(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+def _load_view(request: Request, public_id: str) -> PollView | None:
+    with session_scope(sessions_of(request)) as session:
+        poll = public_poll(session, public_id)
+        return _view(poll, utcnow()) if poll is not None else None
+
+
+@dataclass
+class VoteForm:
+    """What the poll page's form posts; every field optional, checked by the handler."""
+
+    lang: str | None = None
+    phone: str = ""
+    code: str = ""
+    option: int | None = None
+    password: str = ""
+    qr_token: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @classmethod
+    def parse(cls, form: FormData) -> VoteForm:
+        def field_text(name: str, limit: int = 200) -> str:
+            value = form.get(name)
+            return value.strip()[:limit] if isinstance(value, str) else ""
+
+        option = field_text("option", 4)
+        latitude = _coordinate(field_text("lat", 32), 90)
+        longitude = _coordinate(field_text("lon", 32), 180)
+        return cls(
+            lang=field_text("lang", 2) or None,
+            phone=field_text("phone", 40),
+            code=field_text("code", 12),
+            option=int(option) if option.isdigit() else None,
+            password=field_text("password"),
+            qr_token=field_text("t", 100),
+            latitude=latitude if longitude is not None else None,
+            longitude=longitude if latitude is not None else None,
+        )
+
+    def proof(self) -> VoterProof:
+        return VoterProof(self.password or None, self.qr_token or None, self.latitude, self.longitude)
+
+
+def _coordinate(value: str, bound: float) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and -bound <= number <= bound else None
+
+
+def _language_links(path: str, qr_token: str = "") -> list[tuple[str, str, str]]:
+    links = []
+    for code in LANGUAGES:
+        query = {"lang": code} | ({"t": qr_token} if qr_token else {})
+        links.append((code, LANGUAGE_NAMES[code], f"{path}?{urlencode(query)}"))
+    return links
+
+
+def _render(request: Request, name: str, lang: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context |= {
+        "lang": lang,
+        "tr": lambda key, **values: text(key, lang, **values),
+        "when": lambda moment: _when(moment, lang),
+        "static_url": STATIC_URL,
+    }
+    context.setdefault("language_links", _language_links(request.url.path))
+    response = templates.TemplateResponse(request, f"polls/{name}", context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"  # pages carry this browser's CSRF token or a receipt
+    return response
+
+
+def _message_page(request: Request, lang: str, key: str, status_code: int) -> HTMLResponse:
+    return _render(request, "message.html", lang, status_code=status_code, message=text(key, lang))
+
+
+def _poll_page(
+    request: Request,
+    poll: PollView,
+    lang: str,
+    form: VoteForm,
+    *,
+    notice: str = "",
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    browser_id = request.cookies.get(COOKIE)
+    new_cookie = not browser_id or len(browser_id) > 64
+    if new_cookie:
+        browser_id = secrets.token_urlsafe(24)
+    assert browser_id is not None
+    response = _render(
+        request,
+        "poll.html",
+        lang,
+        status_code=status_code,
+        poll=poll,
+        form=form,
+        notice=notice,
+        error=error,
+        csrf_token=csrf_token(browser_id),
+        language_links=_language_links(f"/polls/{poll.public_id}", form.qr_token),
+    )
+    if new_cookie:
+        response.set_cookie(
+            COOKIE,
+            browser_id,
+            max_age=30 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=get_settings().environment == "production",
+        )
+    return response
+
+
+# ---- pages --------------------------------------------------------------------------------------------------------
+
+
+@router.get("/polls", response_class=HTMLResponse)
+def list_page(request: Request, lang: str | None = None) -> HTMLResponse:
+    language = pick_language(request, lang)
+    now = utcnow()
+    with session_scope(sessions_of(request)) as session:
+        open_now = [_view(poll, now) for poll in polls.open_polls(session, now)]
+        recently_closed = session.execute(
+            select(Poll)
+            .where(Poll.status.in_(PUBLIC_STATUSES), Poll.closes_at <= now, Poll.closes_at > now - RECENTLY_CLOSED)
+            .order_by(Poll.closes_at.desc(), Poll.id.desc())
+            .limit(20)
+        ).scalars()
+        closed = [_view(poll, now) for poll in recently_closed]
+    return _render(request, "list.html", language, open_polls=open_now, closed_polls=closed)
+
+
+@router.get("/polls/{public_id}", response_class=HTMLResponse)
+def poll_page(request: Request, public_id: str, lang: str | None = None, t: str = "") -> HTMLResponse:
+    language = pick_language(request, lang)
+    poll = _load_view(request, public_id)
+    if poll is None:
+        return _message_page(request, language, "no_poll", 404)
+    return _poll_page(request, poll, language, VoteForm(lang=language, qr_token=t.strip()[:100]))
+
+
+def _issue_and_queue(factory: sessionmaker[Session], poll: PollView, phone_e164: str, lang: str) -> None:
+    """The code and its SMS in one transaction: a code is never stored without its message, nor sent unstored."""
+    now = utcnow()
+    with session_scope(factory) as session:
+        code = verification.issue_code(session, phone_e164=phone_e164, purpose=_purpose(poll), now=now)
+        conversation = get_or_create_conversation(
+            session, channel="sms", external_id=phone_blind_index(phone_e164), language=lang
+        )
+        queue_sms(
+            session,
+            conversation_id=conversation.id,
+            phone_e164=phone_e164,
+            text=SMS_TEXT[lang].format(code=code),
+            kind="verification_code",
+            # At most one code per phone per minute, so the phone's conversation and the issue time name the code.
+            dedupe_key=f"sms-code:{conversation.id}:{now:%Y%m%dT%H%M%S.%f}",
+        )
+
+
+def _purpose(poll: PollView) -> str:
+    return f"poll:{poll.public_id}"
+
+
+@router.post("/polls/{public_id}/code", response_class=HTMLResponse)
+async def send_code(request: Request, public_id: str) -> HTMLResponse:
+    form = await request.form()
+    values = VoteForm.parse(form)
+    lang = pick_language(request, values.lang)
+    if not _csrf_ok(request, form):
+        return _message_page(request, lang, "csrf", 403)
+    poll = await asyncio.to_thread(_load_view, request, public_id)
+    if poll is None:
+        return _message_page(request, lang, "no_poll", 404)
+    values.code = ""
+    if poll.state != "open":
+        return _poll_page(request, poll, lang, values, error=text("not_open", lang), status_code=403)
+    try:
+        phone_e164 = normalize_phone(values.phone)
+    except InvalidPhone:
+        return _poll_page(request, poll, lang, values, error=text("invalid_phone", lang), status_code=422)
+    # Codes are sent to numbers off a poll's roll too: refusing them here would tell anyone who is on it.
+    client = request.client.host if request.client else "unknown"
+    limiter = _ip_limiter(request)
+    if not limiter.reserve(client):
+        return _poll_page(request, poll, lang, values, error=text("ip_limited", lang), status_code=429)
+    try:
+        await asyncio.to_thread(_issue_and_queue, sessions_of(request), poll, phone_e164, lang)
+    except verification.VerificationError as refusal:
+        limiter.release(client)
+        wait = _wait(refusal.retry_after_seconds or 60, lang)
+        return _poll_page(request, poll, lang, values, error=text("too_many_sends", lang, wait=wait), status_code=429)
+    notice = text("code_sent", lang, last4=phone_e164[-4:])
+    return _poll_page(request, poll, lang, values, notice=notice)
+
+
+def _precheck(factory: sessionmaker[Session], poll_id: int, phone_e164: str, values: VoteForm) -> str | None:
+    """Refusals that need no secret, found before the code is spent: a voter who forgot to share a
+    location keeps their code. Passwords and the roll are checked only after the code, so that each
+    password guess (and each look at the roll) costs a verified phone."""
+    assert values.option is not None
+    with session_scope(factory) as session:
+        poll = session.get(Poll, poll_id)
+        if poll is None or not polls.is_open(poll, utcnow()):
+            return "not_open"
+        if values.option not in {option.position for option in poll.options}:
+            return "bad_option"
+        if poll.visibility == "password" and not values.password:
+            return "password_needed"
+        if poll.visibility in ("public", "qr", "gps"):
+            try:
+                polls.check_eligibility(session, poll, phone_e164, values.proof(), utcnow())
+            except PollError as error:
+                return error.code
+    return None
+
+
+def _spend_code(factory: sessionmaker[Session], poll: PollView, phone_e164: str, code: str) -> str | None:
+    """Checks and spends the code; returns why it was refused. Commits either way: wrong tries must count."""
+    with session_scope(factory) as session:
+        try:
+            verification.check_code(session, phone_e164=phone_e164, purpose=_purpose(poll), code=code, now=utcnow())
+        except verification.VerificationError as refusal:
+            return refusal.code
+    return None
+
+
+@router.post("/polls/{public_id}/vote", response_class=HTMLResponse)
+async def vote(request: Request, public_id: str) -> HTMLResponse:
+    form = await request.form()
+    values = VoteForm.parse(form)
+    lang = pick_language(request, values.lang)
+    if not _csrf_ok(request, form):
+        return _message_page(request, lang, "csrf", 403)
+    poll = await asyncio.to_thread(_load_view, request, public_id)
+    if poll is None:
+        return _message_page(request, lang, "no_poll", 404)
+    code, values.code = values.code, ""
+
+    def again(key: str, status_code: int, **extra: object) -> HTMLResponse:
+        return _poll_page(request, poll, lang, values, error=text(key, lang, **extra), status_code=status_code)
+
+    if values.option is None:
+        return again("choose_option", 422)
+    try:
+        phone_e164 = normalize_phone(values.phone)
+    except InvalidPhone:
+        return again("invalid_phone", 422)
+    if not code:
+        return again("enter_code", 422)
+    factory = sessions_of(request)
+    refusal = await asyncio.to_thread(_precheck, factory, poll.id, phone_e164, values)
+    if refusal:
+        return again(refusal, 403)
+    refusal = await asyncio.to_thread(_spend_code, factory, poll, phone_e164, code)
+    if refusal:
+        return again(refusal, 400)
+    ballot_box: BallotBox = request.app.state.ballot_box
+    ballot = VoteRequest(phone_e164, values.option, channel="web", proof=values.proof())
+    outcome = await ballot_box.cast(poll.id, ballot)
+    if outcome.status == "refused":
+        reason = outcome.reason if outcome.reason in TEXTS else "not_open"
+        error = f"{text(reason, lang)} {text('new_code_needed', lang)}"
+        return _poll_page(request, poll, lang, values, error=error, status_code=403)
+    return _receipt_page(request, poll, lang, outcome)
+
+
+def _receipt_page(request: Request, poll: PollView, lang: str, outcome: VoteOutcome) -> HTMLResponse:
+    receipt = outcome.receipt.to_dict() if outcome.receipt else None
+    proof_url = (
+        f"/api/polls/{poll.public_id}/proof/inclusion?{urlencode({'receipt': receipt['receipt']})}" if receipt else ""
+    )
+    return _render(
+        request,
+        "receipt.html",
+        lang,
+        poll=poll,
+        status=outcome.status,
+        receipt=receipt,
+        proof_url=proof_url,
+        language_links=_language_links(f"/polls/{poll.public_id}"),
+    )
+
+
+CHART_LABEL_CHARS = 40  # what fits one line of the 720-unit chart; the full label stays in the bar's <title>
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    short_label: str
+    count: int
+    pct: str
+    width: float
+    y: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A horizontal bar chart laid out for inline SVG: one row per option, bars scaled to the vote share."""
+
+    bars: list[Bar] = field(default_factory=list)
+    total: int = 0
+    width: int = 720
+    bar_max: int = 500
+    row: int = 56
+
+    @property
+    def height(self) -> int:
+        return max(1, len(self.bars)) * self.row
+
+    @property
+    def summary(self) -> str:
+        return ", ".join(f"{bar.label}: {bar.count} ({bar.pct}%)" for bar in self.bars)
+
+
+def _chart(options: list[tuple[int, str]], counts: dict[int, int]) -> Chart:
+    total = sum(counts.values())
+    chart = Chart(total=total)
+    for row, (position, label) in enumerate(options):
+        count = counts.get(position, 0)
+        share = count / total if total else 0.0
+        width = round(share * chart.bar_max, 1)
+        short = label if len(label) <= CHART_LABEL_CHARS else label[: CHART_LABEL_CHARS - 1] + "…"
+        chart.bars.append(Bar(label, short, count, f"{share * 100:.1f}", width, row * chart.row))
+    return chart
+
+
+@router.get("/polls/{public_id}/results", response_class=HTMLResponse)
+def results_page(request: Request, public_id: str, lang: str | None = None) -> HTMLResponse:
+    language = pick_language(request, lang)
+    with session_scope(sessions_of(request)) as session:
+        poll = public_poll(session, public_id)
+        if poll is None:
+            return _message_page(request, language, "no_poll", 404)
+        view = _view(poll, utcnow())
+        chart = _chart(view.options, polls.tally(session, poll)) if view.results_visible else None
+        final = poll.status == polls.CLOSED
+    return _render(request, "results.html", language, poll=view, chart=chart, final=final)
