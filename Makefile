@@ -33,7 +33,7 @@ nlu-eval: $(RASA_VENV)/.installed models/.trained ## Score the model on the held
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy civic bot actions webapp
+	$(VENV)/bin/mypy civic bot actions webapp telephony
 
 migrate: $(VENV)/.installed ## Migrate the database (DATABASE_URL, default SQLite under var/)
 	$(VENV)/bin/python -m civic.migrate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -38,6 +39,14 @@ COMMAND_PAYLOADS = {
 }
 
 
+# The ballot is secret: the transcript keeps that a citizen voted, never what they chose (the option
+# button's title and payload) nor the receipt that would find their ballot in the public log.
+VOTE_CHOICE = re.compile(r'^/vote\{.*"option"')
+RECEIPT_ID = re.compile(r"\b[0-9a-f]{32}\b")
+VOTE_CHOICE_STORED = "🗳"
+RECEIPT_STORED = "[receipt]"
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One citizen turn as a channel adapter hands it over."""
@@ -59,6 +68,7 @@ class Reply:
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
     sender: str = "bot"
+    secret: bool = False  # the text carries something the transcript keeps only redacted (a receipt)
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,8 @@ class Gateway:
         if inbound.latitude is not None:
             data["location"] = [inbound.latitude, inbound.longitude]
         stored_text = text[: self.max_chars] + ("…" if len(text) > self.max_chars else "")
+        if inbound.payload and VOTE_CHOICE.match(inbound.payload):
+            stored_text, data["payload"] = VOTE_CHOICE_STORED, "/vote"
         offered = offered_payloads(session, conversation)
         message = record_message(
             session,
@@ -230,17 +242,20 @@ class Gateway:
                 {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
                 for b in answer.get("buttons") or []
             ]
+            text = answer.get("text") or ""
+            stored = RECEIPT_ID.sub(RECEIPT_STORED, text)
             message = record_message(
                 session,
                 conversation=conversation,
                 direction="out",
                 sender=sender,
-                text=answer.get("text") or "",
+                text=stored,
                 data={"buttons": buttons, "reply_to": inbound.id, "error": error},
             )
             assert message is not None
             session.flush()
-            replies.append(Reply(message.id, message.text, buttons, sender))
+            # The channel still gets the whole text once; only what is stored is redacted.
+            replies.append(Reply(message.id, text, buttons, sender, secret=stored != text))
         return replies
 
 

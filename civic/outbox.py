@@ -134,6 +134,8 @@ def _record(factory: sessionmaker[Session], outcomes: list[_Outcome], now: datet
             row.attempts += 1
             if outcome.error is None:
                 row.status, row.sent_at, row.last_error = SENT, now, None
+                if (row.data or {}).get("secret"):
+                    row.text = ""  # delivered: a secret (a vote receipt) is not kept
             elif outcome.permanent or row.attempts >= max_attempts:
                 row.status, row.last_error = DEAD, outcome.error
             else:

@@ -179,6 +179,54 @@ def open_polls(session: Session, now: datetime | None = None) -> list[Poll]:
     )
 
 
+@dataclass(frozen=True)
+class PollSummary:
+    """What a page or a chat shows of a poll, read inside the transaction and safe to use after it."""
+
+    id: int
+    public_id: str
+    title: str
+    description: str
+    visibility: str
+    state: str  # pending | rejected | upcoming | open | closed
+    opens_at: datetime
+    closes_at: datetime
+    results_visible: bool
+    options: tuple[tuple[int, str], ...]
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "open"
+
+    @property
+    def closed(self) -> bool:
+        return self.state == "closed"
+
+
+def summarize(poll: Poll, now: datetime | None = None) -> PollSummary:
+    now = now or utcnow()
+    if is_open(poll, now):
+        state = "open"
+    elif poll.status in (PENDING, REJECTED):
+        state = poll.status
+    elif poll.status == APPROVED and now < poll.opens_at:
+        state = "upcoming"
+    else:
+        state = "closed"
+    return PollSummary(
+        id=poll.id,
+        public_id=poll.public_id,
+        title=poll.title,
+        description=poll.description,
+        visibility=poll.visibility,
+        state=state,
+        opens_at=poll.opens_at,
+        closes_at=poll.closes_at,
+        results_visible=results_visible(poll, now),
+        options=tuple((option.position, option.label) for option in poll.options),
+    )
+
+
 def poll_by_public_id(session: Session, public_id: str) -> Poll | None:
     return session.execute(select(Poll).where(Poll.public_id == public_id)).scalar_one_or_none()
 

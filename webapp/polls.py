@@ -9,6 +9,7 @@ import math
 import secrets
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from civic.errors import InvalidPhone
 from civic.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_date
 from civic.models import Poll
 from civic.phones import normalize_phone, phone_blind_index
-from civic.polls import PollError, VoterProof
+from civic.polls import PollError, PollSummary, VoterProof, summarize
 from civic.settings import get_settings
 from civic.votes import BallotBox, VoteOutcome, VoteRequest
 from telephony.sms import queue_sms
@@ -142,41 +143,6 @@ def _ip_limiter(request: Request) -> SlidingWindowLimiter:
 # ---- what a page shows of a poll ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PollView:
-    id: int
-    public_id: str
-    title: str
-    description: str
-    visibility: str
-    state: str  # upcoming | open | closed
-    opens_at: datetime
-    closes_at: datetime
-    results_visible: bool
-    options: list[tuple[int, str]]
-
-
-def _view(poll: Poll, now: datetime) -> PollView:
-    if polls.is_open(poll, now):
-        state = "open"
-    elif poll.status == polls.APPROVED and now < poll.opens_at:
-        state = "upcoming"
-    else:
-        state = "closed"
-    return PollView(
-        id=poll.id,
-        public_id=poll.public_id,
-        title=poll.title,
-        description=poll.description,
-        visibility=poll.visibility,
-        state=state,
-        opens_at=poll.opens_at,
-        closes_at=poll.closes_at,
-        results_visible=polls.results_visible(poll, now),
-        options=[(option.position, option.label) for option in poll.options],
-    )
-
-
 def public_poll(session: Session, public_id: str) -> Poll | None:
     poll = polls.poll_by_public_id(session, public_id[:32])
     return poll if poll is not None and poll.status in PUBLIC_STATUSES else None
@@ -187,10 +153,10 @@ def sessions_of(request: Request) -> sessionmaker[Session]:
     return factory
 
 
-def _load_view(request: Request, public_id: str) -> PollView | None:
+def _load_view(request: Request, public_id: str) -> PollSummary | None:
     with session_scope(sessions_of(request)) as session:
         poll = public_poll(session, public_id)
-        return _view(poll, utcnow()) if poll is not None else None
+        return summarize(poll, utcnow()) if poll is not None else None
 
 
 @dataclass
@@ -265,7 +231,7 @@ def _message_page(request: Request, lang: str, key: str, status_code: int) -> HT
 
 def _poll_page(
     request: Request,
-    poll: PollView,
+    poll: PollSummary,
     lang: str,
     form: VoteForm,
     *,
@@ -310,14 +276,14 @@ def list_page(request: Request, lang: str | None = None) -> HTMLResponse:
     language = pick_language(request, lang)
     now = utcnow()
     with session_scope(sessions_of(request)) as session:
-        open_now = [_view(poll, now) for poll in polls.open_polls(session, now)]
+        open_now = [summarize(poll, now) for poll in polls.open_polls(session, now)]
         recently_closed = session.execute(
             select(Poll)
             .where(Poll.status.in_(PUBLIC_STATUSES), Poll.closes_at <= now, Poll.closes_at > now - RECENTLY_CLOSED)
             .order_by(Poll.closes_at.desc(), Poll.id.desc())
             .limit(20)
         ).scalars()
-        closed = [_view(poll, now) for poll in recently_closed]
+        closed = [summarize(poll, now) for poll in recently_closed]
     return _render(request, "list.html", language, open_polls=open_now, closed_polls=closed)
 
 
@@ -330,7 +296,7 @@ def poll_page(request: Request, public_id: str, lang: str | None = None, t: str 
     return _poll_page(request, poll, language, VoteForm(lang=language, qr_token=t.strip()[:100]))
 
 
-def _issue_and_queue(factory: sessionmaker[Session], poll: PollView, phone_e164: str, lang: str) -> None:
+def _issue_and_queue(factory: sessionmaker[Session], poll: PollSummary, phone_e164: str, lang: str) -> None:
     """The code and its SMS in one transaction: a code is never stored without its message, nor sent unstored."""
     now = utcnow()
     with session_scope(factory) as session:
@@ -349,7 +315,7 @@ def _issue_and_queue(factory: sessionmaker[Session], poll: PollView, phone_e164:
         )
 
 
-def _purpose(poll: PollView) -> str:
+def _purpose(poll: PollSummary) -> str:
     return f"poll:{poll.public_id}"
 
 
@@ -406,7 +372,7 @@ def _precheck(factory: sessionmaker[Session], poll_id: int, phone_e164: str, val
     return None
 
 
-def _spend_code(factory: sessionmaker[Session], poll: PollView, phone_e164: str, code: str) -> str | None:
+def _spend_code(factory: sessionmaker[Session], poll: PollSummary, phone_e164: str, code: str) -> str | None:
     """Checks and spends the code; returns why it was refused. Commits either way: wrong tries must count."""
     with session_scope(factory) as session:
         try:
@@ -456,7 +422,7 @@ async def vote(request: Request, public_id: str) -> HTMLResponse:
     return _receipt_page(request, poll, lang, outcome)
 
 
-def _receipt_page(request: Request, poll: PollView, lang: str, outcome: VoteOutcome) -> HTMLResponse:
+def _receipt_page(request: Request, poll: PollSummary, lang: str, outcome: VoteOutcome) -> HTMLResponse:
     receipt = outcome.receipt.to_dict() if outcome.receipt else None
     proof_url = (
         f"/api/polls/{poll.public_id}/proof/inclusion?{urlencode({'receipt': receipt['receipt']})}" if receipt else ""
@@ -505,7 +471,7 @@ class Chart:
         return ", ".join(f"{bar.label}: {bar.count} ({bar.pct}%)" for bar in self.bars)
 
 
-def _chart(options: list[tuple[int, str]], counts: dict[int, int]) -> Chart:
+def _chart(options: Sequence[tuple[int, str]], counts: dict[int, int]) -> Chart:
     total = sum(counts.values())
     chart = Chart(total=total)
     for row, (position, label) in enumerate(options):
@@ -524,7 +490,7 @@ def results_page(request: Request, public_id: str, lang: str | None = None) -> H
         poll = public_poll(session, public_id)
         if poll is None:
             return _message_page(request, language, "no_poll", 404)
-        view = _view(poll, utcnow())
+        view = summarize(poll, utcnow())
         chart = _chart(view.options, polls.tally(session, poll)) if view.results_visible else None
         final = poll.status == polls.CLOSED
     return _render(request, "results.html", language, poll=view, chart=chart, final=final)

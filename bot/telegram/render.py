@@ -52,7 +52,9 @@ def merge_replies(replies: list[Reply], *, reply_keyboard_language: str | None =
     if not texts and not buttons:
         return []
     chunks = split_text("\n\n".join(texts) or "…")
-    messages = [OutgoingMessage(chunk, {}) for chunk in chunks]
+    secret = any(reply.secret for reply in replies)
+    # A secret text (a vote receipt) is wiped from the outbox once Telegram has it.
+    messages = [OutgoingMessage(chunk, {"secret": True} if secret else {}) for chunk in chunks]
     last = messages[-1]
     if buttons:
         rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]

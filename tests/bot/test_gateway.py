@@ -112,3 +112,23 @@ async def test_only_this_conversations_photos_travel(
     assert outcome.status == "answered"
     assert fake.turns[-1]["message"] == "/share_photo"
     assert fake.turns[-1]["metadata"]["attachment_ids"] == [mine]
+
+
+async def test_a_vote_choice_and_its_receipt_are_kept_out_of_the_transcript(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session]
+) -> None:
+    fake, _ = fake_rasa
+    choice = '/vote{"poll_id": "p1", "option": 2}'
+    fake.answer = lambda turn: [{"text": "어느 쪽에 투표할까요?", "buttons": [{"title": "2. 반대", "payload": choice}]}]
+    await gateway.handle(inbound("투표", "g-vote", 1))
+    receipt = "0123456789abcdef0123456789abcdef"
+    fake.answer = lambda turn: [{"text": f"투표했어요. 영수증 {receipt}"}]
+    outcome = await gateway.handle(inbound("2. 반대", "g-vote", 2, payload=choice))
+    assert fake.turns[-1]["message"] == choice  # Rasa gets the choice
+    assert receipt in outcome.replies[0].text and outcome.replies[0].secret  # and the citizen the receipt
+    with session_factory() as session:
+        stored = list(session.execute(select(Message).where(Message.dedupe_key.in_(["g-vote-2"]))).scalars())
+        texts = [m.text for m in session.execute(select(Message).order_by(Message.id)).scalars()]
+    assert stored[0].text == "🗳" and stored[0].data["payload"] == "/vote"
+    assert not any("반대" in text and "2." in text for text in texts[-2:])
+    assert not any(receipt in text for text in texts)

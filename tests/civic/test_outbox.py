@@ -129,3 +129,29 @@ def test_backoff_is_capped() -> None:
     assert outbox.backoff(0) == timedelta(seconds=1)
     assert outbox.backoff(5) == timedelta(seconds=32)
     assert outbox.backoff(30) == timedelta(hours=1)
+
+
+def test_a_secret_text_is_sent_once_then_wiped(
+    session: Session, bound_factory: sessionmaker[Session], make_conversation: MakeConversation, channel: str
+) -> None:
+    receipt = "[receipt 0123456789abcdef0123456789abcdef]"
+    message = outbox.enqueue(
+        session,
+        conversation_id=make_conversation().id,
+        channel=channel,
+        kind="reply",
+        text=receipt,
+        data={"secret": True},
+        dedupe_key=uuid.uuid4().hex,
+    )
+    assert message is not None
+    session.commit()
+    sent: list[str] = []
+
+    async def sender(row: OutboxMessage) -> None:
+        sent.append(row.text)
+
+    outbox.register_sender(channel, sender)
+    assert _deliver(bound_factory, utcnow() + timedelta(seconds=1)) == 1
+    session.refresh(message)
+    assert sent == [receipt] and (message.status, message.text) == ("sent", "")

@@ -17,7 +17,7 @@ from tests.fakes.twilio_api import FakeTwilioAPI
 TELEGRAM_SECRET = "e2e-telegram-secret"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def telegram_api() -> Iterator[FakeTelegramAPI]:
     """The Bot API the stack's web app talks to (Telegram itself is out of reach)."""
     fake = FakeTelegramAPI()
@@ -26,7 +26,7 @@ def telegram_api() -> Iterator[FakeTelegramAPI]:
         yield fake
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def twilio_api() -> Iterator[FakeTwilioAPI]:
     """The Twilio REST API the stack's web app sends SMS through (verification codes)."""
     fake = FakeTwilioAPI("AC" + "e2e0" * 8, "e2e-twilio-auth-token")
@@ -35,8 +35,10 @@ def twilio_api() -> Iterator[FakeTwilioAPI]:
         yield fake
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(db_url: str, engine: Engine, telegram_api: FakeTelegramAPI, twilio_api: FakeTwilioAPI) -> Iterator[Stack]:
+    """Started once for tests/e2e and stopped when the package ends: its outbox worker shares the test
+    database, and left running it would deliver later tests' outbox rows to its own fakes."""
     if not list((ROOT / "models").glob("*.tar.gz")):
         pytest.fail("no trained model in models/: run `make train` (make test does it)")
     telegram_env = {
