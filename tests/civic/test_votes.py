@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -327,3 +328,29 @@ class TestLedger:
                 select(func.count()).select_from(LedgerCheckpoint).where(LedgerCheckpoint.poll_id == poll_id)
             )
         assert checkpoints == 6
+
+
+async def test_the_ballot_box_takes_a_thousand_concurrent_attempts_from_a_hundred_phones(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """The web app's path: concurrent requests share transactions and checkpoints, none is lost or doubled."""
+    poll_id, _ = make_poll(session_factory)
+    box = votes.BallotBox(session_factory)
+    try:
+        outcomes = await asyncio.gather(
+            *(box.cast(poll_id, VoteRequest(phone(2000 + i % 100), 1 + i % 2, "web")) for i in range(1000))
+        )
+    finally:
+        await box.aclose()
+    statuses = [outcome.status for outcome in outcomes]
+    assert statuses.count("accepted") == 100 and statuses.count("already_voted") == 900
+    receipts = {outcome.receipt.receipt_id for outcome in outcomes if outcome.receipt is not None}
+    assert len(receipts) == 100  # every refusal carries the receipt of the ballot that counts
+    with session_scope(session_factory) as session:
+        poll = session.get(Poll, poll_id)
+        assert poll is not None and poll.ledger_size == 100
+        checkpoints = session.scalar(
+            select(func.count()).select_from(LedgerCheckpoint).where(LedgerCheckpoint.poll_id == poll_id)
+        )
+        assert checkpoints is not None and checkpoints < 100  # batched: far fewer checkpoints than ballots
+        assert ledger.verify_export(ledger.export(session, poll)).ok
