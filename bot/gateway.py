@@ -36,6 +36,7 @@ COMMAND_PAYLOADS = {
     "cancel": "/cancel_report",
     "help": "/help",
     "operator": "/request_human",
+    "polls": "/list_polls",
 }
 
 

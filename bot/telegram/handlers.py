@@ -39,7 +39,7 @@ from civic.phones import get_or_create_citizen, normalize_phone
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Context = ContextTypes.DEFAULT_TYPE
-GATEWAY_COMMANDS = ["report", "status", "myreports", "cancel", "help"]
+GATEWAY_COMMANDS = ["report", "status", "myreports", "polls", "cancel", "help"]
 
 
 class TelegramHandlers:

@@ -16,6 +16,7 @@ COMMANDS: dict[str, dict[str, str]] = {
         "en": "Cancel a draft or withdraw a report",
         "ja": "作成中の通報の取消・取り下げ",
     },
+    "polls": {"ko": "진행 중인 시민 투표", "en": "Open city polls", "ja": "実施中の市民投票"},
     "language": {"ko": "언어 바꾸기", "en": "Change language", "ja": "言語を変更"},
     "help": {"ko": "도움말", "en": "Help", "ja": "ヘルプ"},
     "start": {"ko": "처음으로", "en": "Start over", "ja": "はじめから"},

@@ -243,9 +243,9 @@ async def test_buttons_become_an_inline_keyboard_and_a_press_sends_the_payload(
 async def test_commands_map_to_fixed_intents(client: httpx.AsyncClient, telegram: Any, fake_rasa: Any) -> None:
     fake, _ = telegram
     chat = CHAT + 5
-    for command in ("/report", "/myreports", "/status SR-2026-000123", "/help@seoul_civic_test_bot"):
+    for command in ("/report", "/myreports", "/status SR-2026-000123", "/help@seoul_civic_test_bot", "/polls"):
         await post(client, tg.text_update(chat, command))
-    await eventually(lambda: len(fake.sent_messages(chat)) == 4)
+    await eventually(lambda: len(fake.sent_messages(chat)) == 5)
     messages = [turn["message"] for turn in fake_rasa[0].turns if turn["sender"] == f"telegram:{chat}"]
     language = '{"language": "ko"}'
     assert messages == [
@@ -253,10 +253,11 @@ async def test_commands_map_to_fixed_intents(client: httpx.AsyncClient, telegram
         f"/list_my_reports{language}",
         "SR-2026-000123",
         f"/help{language}",
+        f"/list_polls{language}",
     ]
     # An unknown command is only text: Rasa never sees it as an intent.
     await post(client, tg.text_update(chat, '/inform{"category":"noise"}'))
-    await eventually(lambda: len(fake.sent_messages(chat)) == 5)
+    await eventually(lambda: len(fake.sent_messages(chat)) == 6)
     assert fake_rasa[0].turns[-1]["message"].startswith("／inform")
 
 
