@@ -40,9 +40,10 @@ BAR_WIDTH = 10
 # Proofs besides the phone that a chat transcript must not carry (a password) or cannot carry
 # reliably (the QR link's token, a fresh position): these polls are voted on their web page.
 PAGE_ONLY_VISIBILITIES = ("password", "qr", "gps")
-# Channels whose adapter sets Conversation.citizen_id only from a number it verified itself
-# (Telegram: the "share my number" button, accepted only for the sender's own contact).
-VERIFIED_PHONE_CHANNELS = {"telegram"}
+# Channels whose adapter sets Conversation.citizen_id only from a number it verified itself, and what their
+# unverified voters are told: Telegram's "share my number" button (accepted only for the sender's own
+# contact); the web chat's "📞 Verify my number" form (an SMS code, checked by bot/webchat_phone.py).
+VERIFIED_PHONE_CHANNELS = {"telegram": "utter_verify_phone_to_vote", "web": "utter_verify_phone_to_vote_web"}
 REFUSALS = {
     "not_open": "utter_vote_refused_not_open",
     "not_on_roll": "utter_vote_refused_not_on_roll",
@@ -209,8 +210,8 @@ def cast_in_chat(session: Session, caller: Caller, public_id: str, option: int, 
     conversation = get_or_create_conversation(session, channel=caller.channel, external_id=caller.external_id)
     citizen = session.get(Citizen, conversation.citizen_id) if conversation.citizen_id else None
     if citizen is None:
-        # The options come again so that, once the number is shared, one tap votes.
-        return CastResult("utter_verify_phone_to_vote", values, option_buttons(view))
+        # The options come again so that, once the number is verified, one tap votes.
+        return CastResult(VERIFIED_PHONE_CHANNELS[caller.channel], values, option_buttons(view))
     phone = decrypt_phone(citizen.phone_ciphertext)
     [outcome] = cast_votes(session, poll.id, [VoteRequest(phone, option, channel=caller.channel)], now=now)
     return outcome_result(outcome, view, option, phone, values)

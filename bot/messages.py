@@ -69,6 +69,20 @@ GATEWAY_MESSAGES: dict[str, dict[str, str]] = {
         "en": "That phone number could not be read.",
         "ja": "この電話番号は確認できませんでした。",
     },
+    # The web chat's "📞 Verify my number" (bot/webchat_phone.py); its refusals are the poll pages' texts.
+    "phone_code_sms": {
+        "ko": "[서울 민원 챗봇] 인증번호 {code} (5분 안에 입력, 다른 사람에게 알려 주지 마세요)",
+        "en": "[Seoul Civic Assistant] Code {code} (enter within 5 minutes; do not share it)",
+        "ja": "[ソウル市民相談チャットボット] 認証番号 {code}（5分以内に入力。他の人に教えないでください）",
+    },
+    "web_phone_verified": {
+        "ko": "전화번호(끝자리 {last4})가 인증되었어요. 이제 이 채팅에서 투표할 수 있어요. "
+        "투표하던 중이었다면 선택지를 다시 눌러 주세요.",
+        "en": "Your phone number (ending {last4}) is verified, so you can vote in this chat. "
+        "If you were voting, tap your choice again.",
+        "ja": "電話番号（末尾{last4}）を認証しました。このチャットで投票できます。"
+        "投票の途中だった場合は、もう一度選択肢をタップしてください。",
+    },
 }
 
 

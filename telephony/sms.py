@@ -6,15 +6,19 @@ import asyncio
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from civic import verification
+from civic.conversations import get_or_create_conversation
+from civic.db import session_scope, utcnow
 from civic.models import OutboxMessage
 from civic.outbox import Undeliverable, enqueue, register_sender
-from civic.phones import decrypt_phone, encrypt_phone, normalize_phone
+from civic.phones import decrypt_phone, encrypt_phone, normalize_phone, phone_blind_index
 from civic.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,3 +125,33 @@ def queue_sms(
         data={"to_ciphertext": base64.b64encode(ciphertext).decode("ascii")},
         dedupe_key=dedupe_key,
     )
+
+
+def send_verification_code(
+    factory: sessionmaker[Session],
+    *,
+    phone_e164: str,
+    purpose: str,
+    sms_text: Callable[[str], str],
+    language: str,
+) -> None:
+    """A code and its SMS in one transaction: a code is never stored without its message, nor sent unstored.
+
+    Raises civic.verification.VerificationError past the per-phone send limits.
+    """
+    now = utcnow()
+    with session_scope(factory) as session:
+        code = verification.issue_code(session, phone_e164=phone_e164, purpose=purpose, now=now)
+        # The SMS belongs to the phone's own conversation (keyed by its blind index), not to the chat's.
+        conversation = get_or_create_conversation(
+            session, channel="sms", external_id=phone_blind_index(phone_e164), language=language
+        )
+        queue_sms(
+            session,
+            conversation_id=conversation.id,
+            phone_e164=phone_e164,
+            text=sms_text(code),
+            kind="verification_code",
+            # At most one code per phone per minute, so the phone's conversation and the issue time name the code.
+            dedupe_key=f"sms-code:{conversation.id}:{now:%Y%m%dT%H%M%S.%f}",
+        )

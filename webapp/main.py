@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import webchat
+from bot import webchat, webchat_phone
 from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
 from bot.telegram import webhook as telegram_webhook
@@ -91,6 +91,7 @@ def create_app() -> FastAPI:
     app.mount("/chat/static", StaticFiles(directory=BOT_STATIC), name="chat-static")
     app.mount(poll_pages.STATIC_URL, StaticFiles(directory=WEB_STATIC), name="static")
     app.include_router(webchat.router)
+    app.include_router(webchat_phone.router)
     app.include_router(poll_pages.router)
     app.include_router(ledger_api.api)
     app.include_router(telegram_webhook.router)

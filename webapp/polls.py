@@ -25,16 +25,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
 from civic import polls, verification
-from civic.conversations import get_or_create_conversation
 from civic.db import session_scope, utcnow
 from civic.errors import InvalidPhone
 from civic.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_date
 from civic.models import Poll
-from civic.phones import normalize_phone, phone_blind_index
+from civic.phones import normalize_phone
 from civic.polls import PollError, PollSummary, VoterProof, summarize
 from civic.settings import get_settings
 from civic.votes import BallotBox, VoteOutcome, VoteRequest
-from telephony.sms import queue_sms
+from telephony.sms import send_verification_code
 from webapp.poll_texts import LANGUAGE_NAMES, SMS_TEXT, TEXTS, text
 
 HERE = Path(__file__).parent
@@ -297,22 +296,13 @@ def poll_page(request: Request, public_id: str, lang: str | None = None, t: str 
 
 
 def _issue_and_queue(factory: sessionmaker[Session], poll: PollSummary, phone_e164: str, lang: str) -> None:
-    """The code and its SMS in one transaction: a code is never stored without its message, nor sent unstored."""
-    now = utcnow()
-    with session_scope(factory) as session:
-        code = verification.issue_code(session, phone_e164=phone_e164, purpose=_purpose(poll), now=now)
-        conversation = get_or_create_conversation(
-            session, channel="sms", external_id=phone_blind_index(phone_e164), language=lang
-        )
-        queue_sms(
-            session,
-            conversation_id=conversation.id,
-            phone_e164=phone_e164,
-            text=SMS_TEXT[lang].format(code=code),
-            kind="verification_code",
-            # At most one code per phone per minute, so the phone's conversation and the issue time name the code.
-            dedupe_key=f"sms-code:{conversation.id}:{now:%Y%m%dT%H%M%S.%f}",
-        )
+    send_verification_code(
+        factory,
+        phone_e164=phone_e164,
+        purpose=_purpose(poll),
+        sms_text=lambda code: SMS_TEXT[lang].format(code=code),
+        language=lang,
+    )
 
 
 def _purpose(poll: PollSummary) -> str:

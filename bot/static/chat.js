@@ -8,6 +8,9 @@
  *   POST /chat/api/messages   {client_message_id, text, payload?, latitude?, longitude?, attachment_ids?}
  *   GET  /chat/api/messages?after=<last id>
  *   POST /chat/api/photos     multipart "file"
+ *   GET  /chat/api/phone             → {verified, last4}
+ *   POST /chat/api/phone       {phone}        → {sent, last4}       (an SMS code; never through the chat)
+ *   POST /chat/api/phone/verify {phone, code} → {verified, last4}
  */
 (() => {
   "use strict";
@@ -39,6 +42,34 @@
       send: "보내기",
       location: "현재 위치 보내기",
       photo: "사진 보내기",
+      phone: "내 번호 인증",
+      phoneVerifiedButton: "번호 인증됨 (끝자리 {last4})",
+      phoneTitle: "📞 내 번호 인증",
+      phoneIntro: "채팅에서 투표하려면 휴대전화 번호를 인증해 주세요. 번호는 본인 확인에만 쓰이고 대화 기록에는 남지 않아요.",
+      phoneVerifiedState: "✓ 끝자리 {last4} 번호로 인증되어 있어요. 다른 번호로 바꾸려면 아래에서 다시 인증해 주세요.",
+      phoneLabel: "휴대전화 번호",
+      sendCode: "인증번호 받기",
+      codeLabel: "인증번호 (6자리)",
+      verifyCode: "확인",
+      resend: "다시 받기",
+      resendIn: "다시 받기 ({wait})",
+      changeNumber: "번호 바꾸기",
+      close: "닫기",
+      sendingCode: "인증번호를 보내는 중…",
+      codeSent: "끝자리 {last4} 번호로 인증번호를 보냈어요. 5분 안에 입력해 주세요.",
+      verifying: "확인하는 중…",
+      phoneVerified: "끝자리 {last4} 번호가 인증되었어요. 이제 이 채팅에서 투표할 수 있어요.",
+      phoneMissing: "휴대전화 번호를 입력해 주세요.",
+      waitSeconds: "{n}초",
+      waitMinutes: "{n}분",
+      err_invalid_phone: "휴대전화 번호를 확인해 주세요 (예: 010-1234-5678).",
+      err_enter_code: "문자로 받은 6자리 인증번호를 입력해 주세요.",
+      err_no_code: "먼저 인증번호를 받아 주세요 (인증번호는 한 번만 쓸 수 있어요).",
+      err_expired: "인증번호가 만료됐어요. ‘다시 받기’를 눌러 새 인증번호를 받아 주세요.",
+      err_wrong_code: "인증번호가 맞지 않아요. 다시 입력해 주세요.",
+      err_too_many_attempts: "인증번호를 여러 번 잘못 입력했어요. ‘다시 받기’를 눌러 새 인증번호를 받아 주세요.",
+      err_too_many_sends: "인증번호를 너무 자주 요청했어요. {wait} 후에 다시 받아 주세요.",
+      err_ip_limited: "이 연결에서 인증번호 요청이 너무 많아요. 잠시 후 다시 시도해 주세요.",
       myLocation: "📍 내 위치",
       locating: "현재 위치를 확인하고 있어요…",
       geoDenied: "위치 권한이 거부되어 위치를 보낼 수 없어요. 브라우저 설정에서 이 사이트의 위치 권한을 허용하거나, 주소나 주변 건물 이름을 직접 입력해 주세요.",
@@ -79,7 +110,7 @@
         "• 생활 불편 신고 — 불법 주정차, 쓰레기 무단 투기, 고장 난 가로등 등\n" +
         "• 민원 처리 상황 조회 — 접수번호(예: SR-2026-000123)를 알려 주세요\n" +
         "• 120 다산콜센터 상담사와 대화 — ‘상담사 연결’이라고 말씀해 주세요\n" +
-        "📍 버튼으로 위치를, 📷 버튼으로 사진을 보낼 수 있어요.\n" +
+        "📍 버튼으로 위치를, 📷 버튼으로 사진을 보낼 수 있어요. 📞 버튼으로 휴대전화 번호를 인증하면 이 채팅에서 투표할 수 있어요.\n" +
         "긴급 상황은 112(경찰)·119(화재·구급)로 바로 전화해 주세요.",
     },
     ja: {
@@ -92,6 +123,34 @@
       send: "送信",
       location: "現在地を送る",
       photo: "写真を送る",
+      phone: "番号を認証",
+      phoneVerifiedButton: "番号認証済み（末尾{last4}）",
+      phoneTitle: "📞 番号を認証",
+      phoneIntro: "チャットで投票するには携帯電話番号を認証してください。番号は本人確認にのみ使われ、会話の記録には残りません。",
+      phoneVerifiedState: "✓ 末尾{last4}の番号で認証済みです。別の番号に変えるには、下で認証し直してください。",
+      phoneLabel: "携帯電話番号",
+      sendCode: "認証番号を受け取る",
+      codeLabel: "認証番号（6桁）",
+      verifyCode: "認証する",
+      resend: "再送信",
+      resendIn: "再送信（{wait}）",
+      changeNumber: "番号を変更",
+      close: "閉じる",
+      sendingCode: "認証番号を送信しています…",
+      codeSent: "末尾{last4}の番号に認証番号を送りました。5分以内に入力してください。",
+      verifying: "確認しています…",
+      phoneVerified: "末尾{last4}の番号を認証しました。このチャットで投票できます。",
+      phoneMissing: "携帯電話番号を入力してください。",
+      waitSeconds: "{n}秒",
+      waitMinutes: "{n}分",
+      err_invalid_phone: "携帯電話番号を確認してください（例：010-1234-5678）。",
+      err_enter_code: "SMSで届いた6桁の認証番号を入力してください。",
+      err_no_code: "先に認証番号を受け取ってください（認証番号は1回のみ有効です）。",
+      err_expired: "認証番号の有効期限が切れました。「再送信」を押して新しい番号を受け取ってください。",
+      err_wrong_code: "認証番号が違います。もう一度入力してください。",
+      err_too_many_attempts: "認証番号の誤入力が多すぎます。「再送信」を押して新しい番号を受け取ってください。",
+      err_too_many_sends: "認証番号の要求が多すぎます。{wait}後にもう一度お試しください。",
+      err_ip_limited: "この接続からの認証番号の要求が多すぎます。しばらくしてからお試しください。",
       myLocation: "📍 現在地",
       locating: "現在地を確認しています…",
       geoDenied: "位置情報の利用が許可されていないため、現在地を送れません。ブラウザの設定でこのサイトの位置情報を許可するか、住所や近くの建物名を入力してください。",
@@ -132,7 +191,7 @@
         "• 生活の不便の通報 — 違法駐車、ごみの不法投棄、街灯の故障など\n" +
         "• 処理状況の確認 — 受付番号（例：SR-2026-000123）をお知らせください\n" +
         "• 120茶山コールセンターの相談員と話す — 「相談員につないで」と入力してください\n" +
-        "📍ボタンで現在地を、📷ボタンで写真を送れます。\n" +
+        "📍ボタンで現在地を、📷ボタンで写真を送れます。📞ボタンで携帯電話番号を認証すると、このチャットで投票できます。\n" +
         "緊急の場合は112（警察）・119（火災・救急）へすぐにお電話ください。",
     },
     en: {
@@ -145,6 +204,34 @@
       send: "Send",
       location: "Share my location",
       photo: "Send a photo",
+      phone: "Verify my number",
+      phoneVerifiedButton: "Number verified (ending {last4})",
+      phoneTitle: "📞 Verify my number",
+      phoneIntro: "Verify your mobile number to vote in this chat. It is used only to check that it's you and is not kept in the conversation.",
+      phoneVerifiedState: "✓ Verified with the number ending {last4}. To use another number, verify it below.",
+      phoneLabel: "Mobile phone number",
+      sendCode: "Send code",
+      codeLabel: "Code (6 digits)",
+      verifyCode: "Verify",
+      resend: "Send again",
+      resendIn: "Send again ({wait})",
+      changeNumber: "Change number",
+      close: "Close",
+      sendingCode: "Sending the code…",
+      codeSent: "We sent a code to the number ending {last4}. Enter it within 5 minutes.",
+      verifying: "Checking…",
+      phoneVerified: "The number ending {last4} is verified. You can now vote in this chat.",
+      phoneMissing: "Please enter your mobile phone number.",
+      waitSeconds: "{n} s",
+      waitMinutes: "{n} min",
+      err_invalid_phone: "Please check the phone number (e.g. 010-1234-5678).",
+      err_enter_code: "Please enter the 6-digit code from the text message.",
+      err_no_code: "Please request a code first (each code works only once).",
+      err_expired: "The code has expired. Tap “Send again” for a new one.",
+      err_wrong_code: "That code is not right. Please try again.",
+      err_too_many_attempts: "Too many wrong codes. Tap “Send again” for a new one.",
+      err_too_many_sends: "Too many code requests for this number. Please try again in {wait}.",
+      err_ip_limited: "Too many code requests from this connection. Please try again later.",
       myLocation: "📍 My location",
       locating: "Finding your location…",
       geoDenied: "Location permission was denied, so your location can't be shared. Allow location for this site in your browser settings, or type the address or a nearby landmark instead.",
@@ -185,7 +272,7 @@
         "• Report a problem — illegal parking, dumped garbage, a broken streetlight and more\n" +
         "• Check a case by its number (e.g. SR-2026-000123)\n" +
         "• Talk to a 120 Dasan Call Center operator — just say “talk to an operator”\n" +
-        "Use 📍 to share your location and 📷 to send a photo.\n" +
+        "Use 📍 to share your location and 📷 to send a photo. Verify your mobile number with 📞 to vote in this chat.\n" +
         "In an emergency, call 112 (police) or 119 (fire/ambulance) right away.",
     },
   };
@@ -231,6 +318,19 @@
   const counter = $("char-counter");
   const charHint = $("char-hint");
   const announcer = $("announcer");
+  const phoneButton = $("phone-button");
+  const phonePanel = $("phone-panel");
+  const phoneClose = $("phone-close");
+  const phoneVerifiedNote = $("phone-verified");
+  const phoneForm = $("phone-form");
+  const phoneInput = $("phone-input");
+  const phoneSend = $("phone-send");
+  const codeForm = $("code-form");
+  const codeInput = $("code-input");
+  const codeVerify = $("code-verify");
+  const codeResend = $("code-resend");
+  const codeChange = $("code-change");
+  const phoneStatus = $("phone-status");
   if (!log || !input || !sendButton || !form) return;
 
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
@@ -1045,6 +1145,205 @@
 
   if (photoInput) photoInput.addEventListener("change", onPhotoChosen);
 
+  // ---------------------------------------------------------- verify number
+  // The number goes only to /chat/api/phone, never into a chat message: the transcript and Rasa
+  // learn just that the chat is verified (a system line with the last four digits).
+  const RESEND_SECONDS = 60;
+  const phone = {
+    busy: false,
+    number: "", // kept only between "send code" and "verify"
+    verified: false,
+    last4: "",
+    cooldownUntil: 0, // the server's per-phone send limit, so only for that number
+    cooldownNumber: "",
+    cooldownTimer: 0,
+  };
+
+  function fmtWait(seconds) {
+    const n = Math.max(1, Math.ceil(seconds));
+    return n < 120 ? t("waitSeconds", { n: fmtNumber(n) }) : t("waitMinutes", { n: fmtNumber(Math.ceil(n / 60)) });
+  }
+
+  function setPhoneStatus(text, kind) {
+    if (!phoneStatus) return;
+    phoneStatus.textContent = text || "";
+    phoneStatus.classList.toggle("is-error", kind === "error");
+    phoneStatus.classList.toggle("is-ok", kind === "ok");
+  }
+
+  function showPhoneState() {
+    if (!phoneButton) return;
+    const label = phone.verified ? t("phoneVerifiedButton", { last4: phone.last4 }) : t("phone");
+    phoneButton.classList.toggle("is-verified", phone.verified);
+    phoneButton.setAttribute("aria-label", label);
+    phoneButton.setAttribute("title", label);
+    if (phoneVerifiedNote) {
+      phoneVerifiedNote.hidden = !phone.verified;
+      phoneVerifiedNote.textContent = phone.verified ? t("phoneVerifiedState", { last4: phone.last4 }) : "";
+    }
+  }
+
+  function refreshPhoneControls() {
+    if (!phonePanel) return;
+    const cooling = (number) => number === phone.cooldownNumber && Date.now() < phone.cooldownUntil;
+    const resendCooling = cooling(phone.number);
+    phoneSend.disabled = phone.busy || cooling(phoneInput.value.trim());
+    codeVerify.disabled = phone.busy;
+    codeResend.disabled = phone.busy || resendCooling;
+    codeChange.disabled = phone.busy;
+    const left = (phone.cooldownUntil - Date.now()) / 1000;
+    codeResend.textContent = resendCooling ? t("resendIn", { wait: fmtWait(left) }) : t("resend");
+  }
+
+  function startCooldown(number, seconds) {
+    phone.cooldownNumber = number;
+    phone.cooldownUntil = Date.now() + seconds * 1000;
+    window.clearInterval(phone.cooldownTimer);
+    phone.cooldownTimer = window.setInterval(() => {
+      if (Date.now() >= phone.cooldownUntil) window.clearInterval(phone.cooldownTimer);
+      refreshPhoneControls();
+    }, 1000);
+    refreshPhoneControls();
+  }
+
+  function showPhoneStep(step) {
+    phoneForm.hidden = step !== "phone";
+    codeForm.hidden = step !== "code";
+    const field = step === "code" ? codeInput : phoneInput;
+    field.focus({ preventScroll: true });
+  }
+
+  function openPhonePanel() {
+    if (!phonePanel) return;
+    phonePanel.hidden = false;
+    phoneButton.setAttribute("aria-expanded", "true");
+    setPhoneStatus("");
+    refreshPhoneControls();
+    showPhoneStep(phone.number ? "code" : "phone");
+  }
+
+  function closePhonePanel(focusInput) {
+    if (!phonePanel || phonePanel.hidden) return;
+    phonePanel.hidden = true;
+    phoneButton.setAttribute("aria-expanded", "false");
+    // Back to the message field on a desktop; on a phone that would pop the keyboard up unasked.
+    if (focusInput && finePointer()) input.focus({ preventScroll: true });
+    else phoneButton.focus({ preventScroll: true });
+  }
+
+  // The page's own words for the server's refusal codes; the server's message when the code is new to us.
+  function phoneError(res) {
+    const d = res.data || {};
+    if (res.status === 401 || res.status === 403) return t("sessionExpired");
+    if (typeof d.error === "string" && I18N.en[`err_${d.error}`] != null) {
+      const retry = Number(d.retry_after != null ? d.retry_after : res.retryAfter);
+      return t(`err_${d.error}`, { wait: fmtWait(Number.isFinite(retry) && retry > 0 ? retry : RESEND_SECONDS) });
+    }
+    if (res.network) return t(res.timedOut ? "timeout" : navigator.onLine === false ? "offline" : "requestFailed");
+    return serverMessage(res) || t(res.status === 429 ? "rateLimited" : res.status === 422 ? "invalid" : "requestFailed");
+  }
+
+  async function sendCode() {
+    if (phone.busy) return;
+    const number = phoneInput.value.trim() || phone.number;
+    if (!number) {
+      setPhoneStatus(t("phoneMissing"), "error");
+      showPhoneStep("phone");
+      return;
+    }
+    phone.busy = true;
+    refreshPhoneControls();
+    setPhoneStatus(t("sendingCode"));
+    try {
+      const res = await request(`${API_BASE}/phone`, { method: "POST", json: { phone: number } });
+      if (!res.ok) {
+        setPhoneStatus(phoneError(res), "error");
+        const retry = Number(res.data && res.data.retry_after);
+        if (res.status === 429 && Number.isFinite(retry) && retry > 0) startCooldown(number, retry);
+        return;
+      }
+      phone.number = number;
+      codeInput.value = "";
+      startCooldown(number, RESEND_SECONDS);
+      showPhoneStep("code");
+      setPhoneStatus(t("codeSent", { last4: String((res.data && res.data.last4) || "") }), "ok");
+    } finally {
+      phone.busy = false;
+      refreshPhoneControls();
+    }
+  }
+
+  async function verifyCode() {
+    if (phone.busy) return;
+    // Full-width digits and spaces typed on some keyboards are still the code.
+    const code = codeInput.value.normalize("NFKC").replace(/[\s-]/g, "");
+    if (!/^[0-9]{6}$/.test(code)) {
+      setPhoneStatus(t("err_enter_code"), "error");
+      codeInput.focus({ preventScroll: true });
+      return;
+    }
+    phone.busy = true;
+    refreshPhoneControls();
+    setPhoneStatus(t("verifying"));
+    try {
+      const res = await request(`${API_BASE}/phone/verify`, { method: "POST", json: { phone: phone.number, code } });
+      if (!res.ok) {
+        setPhoneStatus(phoneError(res), "error");
+        codeInput.select();
+        return;
+      }
+      phone.verified = true;
+      phone.last4 = String((res.data && res.data.last4) || "");
+      phone.number = "";
+      phoneInput.value = "";
+      codeInput.value = "";
+      showPhoneState();
+      setPhoneStatus("");
+      closePhonePanel(true);
+      announce(t("phoneVerified", { last4: phone.last4 }));
+      schedulePoll(0); // fetches the system line the server added to the conversation
+    } finally {
+      phone.busy = false;
+      refreshPhoneControls();
+    }
+  }
+
+  async function loadPhoneState() {
+    const res = await request(`${API_BASE}/phone`, { timeout: POLL_TIMEOUT_MS });
+    if (!res.ok || !res.data) return;
+    phone.verified = res.data.verified === true;
+    phone.last4 = phone.verified ? String(res.data.last4 || "") : "";
+    showPhoneState();
+  }
+
+  if (phoneButton && phonePanel && phoneForm && codeForm && phoneInput && codeInput) {
+    phoneButton.addEventListener("click", () => (phonePanel.hidden ? openPhonePanel() : closePhonePanel(false)));
+    phoneClose.addEventListener("click", () => closePhonePanel(false));
+    phonePanel.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") {
+        ev.preventDefault();
+        closePhonePanel(false);
+      }
+    });
+    phoneForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      phone.number = "";
+      sendCode();
+    });
+    phoneInput.addEventListener("input", refreshPhoneControls);
+    codeForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      verifyCode();
+    });
+    codeResend.addEventListener("click", () => sendCode());
+    codeChange.addEventListener("click", () => {
+      phone.number = "";
+      codeInput.value = "";
+      setPhoneStatus("");
+      showPhoneStep("phone");
+    });
+  }
+
   // ------------------------------------------------------------------ misc
   if (jumpButton) jumpButton.addEventListener("click", () => {
     scrollToBottom();
@@ -1086,10 +1385,12 @@
   }
 
   applyI18n();
+  showPhoneState();
   log.setAttribute("aria-busy", "true");
   showWelcome();
   updateComposer();
   if (navigator.onLine === false) setBanner(t("offline"));
   if (finePointer()) input.focus({ preventScroll: true });
   poll(); // restores the conversation (after=0), then keeps polling every 4 s
+  loadPhoneState();
 })();

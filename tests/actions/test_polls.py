@@ -195,10 +195,67 @@ async def test_an_unverified_telegram_citizen_is_asked_to_share_their_number(
     assert ballots(session_factory, poll) == 0
 
 
-async def test_the_web_chat_links_to_the_voting_page(session_factory: sessionmaker[Session]) -> None:
+def verified_web_chat(session_factory: sessionmaker[Session], phone: str | None = None) -> str:
+    """A web chat whose citizen entered an SMS code in "📞 Verify my number" (what bot/webchat_phone.py does)."""
+    external_id = uuid.uuid4().hex
+    with session_scope(session_factory) as session:
+        citizen = get_or_create_citizen(session, phone=phone or new_phone())
+        conversation = get_or_create_conversation(session, channel="web", external_id=external_id)
+        conversation.citizen_id = citizen.id
+    return external_id
+
+
+async def test_a_verified_web_chat_citizen_votes_in_the_chat(session_factory: sessionmaker[Session]) -> None:
     poll = make_poll(session_factory)
-    [message], _ = await run(ActionCastVote(), tap(poll, 1, channel="web", chat_id="web-session-1"))
-    assert message["response"] == "utter_vote_on_web_page"
+    chat = verified_web_chat(session_factory)
+    [message], _ = await run(ActionCastVote(), tap(poll, 1, channel="web", chat_id=chat, language="ja"))
+    assert message["response"] == "utter_vote_accepted", message
+    assert message["option_label"] == "찬성" and message["buttons"] == []
+    with session_factory() as session:
+        ballot = session.execute(select(Ballot).where(Ballot.poll_id == poll.id)).scalar_one()
+        assert (ballot.receipt_id, ballot.option_position, ballot.channel) == (message["receipt_id"], 1, "web")
+
+    [again], _ = await run(ActionCastVote(), tap(poll, 2, channel="web", chat_id=chat))
+    assert again["response"] == "utter_vote_already" and again["receipt_id"] == message["receipt_id"]
+    assert ballots(session_factory, poll) == 1
+
+
+async def test_one_number_votes_once_across_telegram_and_the_web_chat(session_factory: sessionmaker[Session]) -> None:
+    poll = make_poll(session_factory)
+    phone = new_phone()
+    [first], _ = await run(
+        ActionCastVote(), tap(poll, 1, channel="telegram", chat_id=verified_telegram_chat(session_factory, phone))
+    )
+    [second], _ = await run(
+        ActionCastVote(), tap(poll, 2, channel="web", chat_id=verified_web_chat(session_factory, phone))
+    )
+    assert (first["response"], second["response"]) == ("utter_vote_accepted", "utter_vote_already")
+    assert second["receipt_id"] == first["receipt_id"] and ballots(session_factory, poll) == 1
+
+
+async def test_an_unverified_web_chat_citizen_is_asked_to_verify_their_number(
+    session_factory: sessionmaker[Session],
+) -> None:
+    poll = make_poll(session_factory)
+    [message], _ = await run(ActionCastVote(), tap(poll, 2, channel="web", chat_id=uuid.uuid4().hex))
+    assert message["response"] == "utter_verify_phone_to_vote_web"
+    # The options come again, so one tap votes once the number is verified below the chat.
+    assert [b["payload"] for b in message["buttons"]] == [
+        f'/vote{{"poll_id":"{poll.public_id}","option":{n}}}' for n in (1, 2, 3)
+    ]
+    assert ballots(session_factory, poll) == 0
+
+
+async def test_a_rest_client_is_linked_to_the_voting_page(session_factory: sessionmaker[Session]) -> None:
+    poll = make_poll(session_factory)
+    tracker = make_tracker(
+        sender="rasa-shell-1",
+        text=actions.polls.vote_payload(poll.public_id, 1),
+        intent="vote",
+        entities=[{"entity": "poll_id", "value": poll.public_id}, {"entity": "option", "value": 1}],
+    )
+    [message], _ = await run(ActionCastVote(), tracker)
+    assert message["response"] == "utter_vote_on_web_page" and message["buttons"] == []
     assert message["url"] == f"{get_settings().public_base_url.rstrip('/')}/polls/{poll.public_id}?lang=ko"
     assert ballots(session_factory, poll) == 0
 
@@ -210,6 +267,9 @@ async def test_password_polls_are_voted_on_their_page_even_when_verified(
     chat = verified_telegram_chat(session_factory)
     [message], _ = await run(ActionCastVote(), tap(poll, 1, channel="telegram", chat_id=chat))
     assert message["response"] == "utter_vote_on_page_password" and f"/polls/{poll.public_id}?" in message["url"]
+    web = verified_web_chat(session_factory)
+    [on_web], _ = await run(ActionCastVote(), tap(poll, 1, channel="web", chat_id=web))
+    assert on_web["response"] == "utter_vote_on_page_password"
     assert ballots(session_factory, poll) == 0
 
 

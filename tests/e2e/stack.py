@@ -151,5 +151,9 @@ class ChatClient:
         assert response.status_code == 200, response.text
         return list(response.json()["replies"])
 
+    def post_json(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """Any of the page's other JSON calls (e.g. /chat/api/phone), with the cookie and CSRF token."""
+        return self.http.post(path, json=body, headers={"X-CSRF-Token": self.csrf})
+
     def transcript(self) -> list[dict[str, Any]]:
         return list(self.http.get("/chat/api/messages").json()["messages"])

@@ -14,7 +14,6 @@ from civic import polls
 from civic.db import utcnow
 from civic.models import Ballot, Poll
 from civic.polls import NewPoll
-from tests.e2e.stack import ChatClient
 from tests.e2e.test_telegram import TelegramCitizen, telegram_citizen, text_of
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import Call
@@ -93,17 +92,6 @@ def test_an_unverified_citizen_shares_their_number_then_taps_again(
     receipt = text_of(citizen.press(asked, "1. 찬성"))
     assert RECEIPT.search(receipt), receipt
     assert [b.option_position for b in ballots(db, poll)] == [1]
-
-
-def test_the_web_chat_sends_voters_to_the_poll_page(citizen: ChatClient, db: sessionmaker[Session]) -> None:
-    poll = open_poll(db)
-    [listed] = citizen.say("투표 목록")
-    [button] = [b for b in listed["buttons"] if b["title"] == poll.title]
-    [ballot] = citizen.say(button["title"], payload=button["payload"])
-    option = ballot["buttons"][0]
-    [answer] = citizen.say(option["title"], payload=option["payload"])
-    assert f"/polls/{poll.public_id}" in answer["text"] and "문자" in answer["text"], answer
-    assert ballots(db, poll) == []
 
 
 def test_a_citizen_proposes_a_poll_for_moderation(telegram_citizen: TelegramCitizen, db: sessionmaker[Session]) -> None:

@@ -123,7 +123,7 @@ class Citizen:
         self.client = client
         self.twilio = twilio
         self.poll = poll
-        self.phone = f"010-{random.randint(2000, 9999)}-{random.randint(0, 9999):04d}"
+        self.phone = f"010-{random.choice('2346789')}{random.randint(0, 999):03d}-{random.randint(0, 9999):04d}"
         self.e164 = normalize_phone(self.phone)
         self.csrf = ""
         self.lang = "ko"
