@@ -17,13 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.webchat import external_id_of
-from civic import db as civic_db
 from civic.db import session_scope
 from civic.models import Citizen, Conversation, Message, OutboxMessage, VerificationCode
 from civic.phones import decrypt_phone, normalize_phone, phone_blind_index
-from civic.settings import get_settings
 from tests.fakes.rasa import FakeRasa, serve
 from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
 
 CSRF = re.compile(r'name="csrf-token" content="([0-9a-f]{64})"')
@@ -49,43 +48,14 @@ def rasa() -> Iterator[FakeRasa]:
 @pytest.fixture(scope="module")
 def client(db_url: str, twilio: FakeTwilioAPI, rasa: FakeRasa) -> Iterator[TestClient]:
     """The real app (create_app + lifespan) on the test database, its SMS going to the fake Twilio."""
-    from webapp.main import create_app
-
-    env = {
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": db_url,
-        "RASA_URL": rasa.url,  # type: ignore[attr-defined]
-        "TWILIO_API_BASE_URL": twilio.url,  # type: ignore[attr-defined]
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "OUTBOX_POLL_SECONDS": "0.05",
-        "TELEGRAM_BOT_TOKEN": "",  # a developer's .env must not start Telegram here
-    }
-    # Settings and the session factory are process-wide caches: rebuilt for the app, restored after.
-    previous_factory = civic_db._factory
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        get_settings.cache_clear()
-        civic_db._factory = None
-        try:
-            with TestClient(create_app()) as test_client:
-                yield test_client
-        finally:
-            if civic_db._factory is not None:
-                civic_db._factory.kw["bind"].dispose()
-            civic_db._factory = previous_factory
-    get_settings.cache_clear()
+    with running_app(db_url, twilio, RASA_URL=rasa.url) as test_client:  # type: ignore[attr-defined]
+        yield test_client
 
 
 @pytest.fixture(autouse=True)
 def fresh_ip_limit(client: TestClient) -> None:
     """Every request here comes from one address; each test starts with that address's budget."""
     client.app.state.sms_ip_limiter = SlidingWindowLimiter(20, 3600)  # type: ignore[attr-defined]
-
-
-def new_phone() -> str:
-    return f"010-{random.choice('2346789')}{random.randint(0, 999):03d}-{random.randint(0, 9999):04d}"
 
 
 class Browser:

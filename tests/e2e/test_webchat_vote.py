@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 import time
 import uuid
@@ -20,6 +19,7 @@ from civic.phones import normalize_phone
 from civic.polls import NewPoll
 from tests.e2e.stack import ChatClient
 from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.inprocess_app import new_phone
 
 pytestmark = pytest.mark.e2e
 RECEIPT = re.compile(r"영수증 번호: ([0-9a-f]{32})")
@@ -75,10 +75,6 @@ def tap(citizen: ChatClient, reply: dict[str, Any], title: str) -> dict[str, Any
     [button] = [b for b in reply["buttons"] if b["title"] == title]
     [answer] = citizen.say(button["title"], payload=button["payload"])
     return answer
-
-
-def new_phone() -> str:
-    return f"010-{random.choice('2346789')}{random.randint(0, 999):03d}-{random.randint(0, 9999):04d}"
 
 
 def test_a_verified_web_citizen_votes_once_in_the_chat(

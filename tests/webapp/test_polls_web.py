@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from civic import db as civic_db
 from civic import merkle
 from civic.checkpoints import Checkpoint, load_public_key, verify_checkpoint
 from civic.db import session_scope, utcnow
@@ -24,10 +23,10 @@ from civic.ledger import verify_export
 from civic.models import Ballot, OutboxMessage, Poll, VerificationCode
 from civic.phones import normalize_phone, phone_blind_index
 from civic.polls import NewPoll, create_poll
-from civic.settings import get_settings
 from civic.votes import VoteRequest, cast_votes, close_poll
 from tests.fakes.rasa import serve
 from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
 from webapp.qr import qr_png
 
@@ -47,32 +46,8 @@ def twilio() -> Iterator[FakeTwilioAPI]:
 @pytest.fixture(scope="module")
 def client(db_url: str, session_factory: sessionmaker[Session], twilio: FakeTwilioAPI) -> Iterator[TestClient]:
     """The real app (create_app + lifespan) on the test database, its SMS going to the fake Twilio."""
-    from webapp.main import create_app
-
-    env = {
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": db_url,
-        "TWILIO_API_BASE_URL": twilio.url,  # type: ignore[attr-defined]
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "OUTBOX_POLL_SECONDS": "0.05",
-        "TELEGRAM_BOT_TOKEN": "",  # a developer's .env must not start Telegram here
-    }
-    # Settings and the session factory are process-wide caches: rebuilt for the app, restored after.
-    previous_factory = civic_db._factory
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        get_settings.cache_clear()
-        civic_db._factory = None
-        try:
-            with TestClient(create_app()) as test_client:
-                yield test_client
-        finally:
-            if civic_db._factory is not None:
-                civic_db._factory.kw["bind"].dispose()
-            civic_db._factory = previous_factory
-    get_settings.cache_clear()
+    with running_app(db_url, twilio) as test_client:
+        yield test_client
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +98,7 @@ class Citizen:
         self.client = client
         self.twilio = twilio
         self.poll = poll
-        self.phone = f"010-{random.choice('2346789')}{random.randint(0, 999):03d}-{random.randint(0, 9999):04d}"
+        self.phone = new_phone()
         self.e164 = normalize_phone(self.phone)
         self.csrf = ""
         self.lang = "ko"
