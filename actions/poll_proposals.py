@@ -19,6 +19,7 @@ from civic.db import utcnow
 from civic.polls import (
     MAX_OPTION_CHARS,
     MAX_OPTIONS,
+    MAX_PENDING_PROPOSALS,
     MAX_TITLE_CHARS,
     MIN_OPTIONS,
     NewPoll,
@@ -154,7 +155,11 @@ class ActionSubmitPoll(Action):
 
         try:
             closes_at = await in_session(propose)
-        except PollError as error:  # the form checked every limit: a change in civic.polls would land here
+        except PollError as error:
+            if error.code == "too_many_proposals":
+                dispatcher.utter_message(response="utter_poll_too_many_pending", limit=MAX_PENDING_PROPOSALS)
+                return cleared
+            # The form checked every other limit: a change in civic.polls would land here.
             logger.warning("citizen poll refused by civic.polls: %s", error.code)
             dispatcher.utter_message(response="utter_poll_not_created")
             return cleared

@@ -25,6 +25,8 @@ VISIBILITIES = ("public", "roll", "password", "qr", "gps")
 PENDING, APPROVED, REJECTED, CLOSED = "pending", "approved", "rejected", "closed"
 MIN_OPTIONS, MAX_OPTIONS = 2, 20
 MAX_TITLE_CHARS, MAX_OPTION_CHARS = 200, 100
+# Anyone in the chat can propose a poll; this keeps one author from flooding the moderators' queue.
+MAX_PENDING_PROPOSALS = 3
 _passwords = PasswordHasher()  # Argon2id with the library's (RFC 9106 low-memory) defaults
 
 
@@ -67,6 +69,12 @@ def create_poll(session: Session, new: NewPoll, *, kind: str, created_by: str) -
     City (policy) polls are approved at once; citizen polls wait for moderation.
     """
     _validate(new, kind)
+    if kind == "citizen":
+        pending = session.scalar(
+            select(func.count()).select_from(Poll).where(Poll.created_by == created_by, Poll.status == PENDING)
+        )
+        if (pending or 0) >= MAX_PENDING_PROPOSALS:
+            raise PollError("too_many_proposals", f"{MAX_PENDING_PROPOSALS} proposals are already waiting for review")
     qr_token = secrets.token_urlsafe(24) if new.visibility == "qr" else None
     poll = Poll(
         public_id=secrets.token_urlsafe(12),

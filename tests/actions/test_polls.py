@@ -403,3 +403,29 @@ async def test_a_declined_proposal_sends_nothing(session_factory: sessionmaker[S
     assert messages[0]["response"] == "utter_poll_draft_discarded"
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Poll).where(Poll.title == title)) == 0
+
+
+async def test_one_author_cannot_flood_the_moderation_queue(session_factory: sessionmaker[Session]) -> None:
+    author = f"{uuid.uuid4().int % 10**9}"
+    responses = []
+    for n in range(polls.MAX_PENDING_PROPOSALS + 1):
+        tracker = make_tracker(
+            sender=f"telegram:{author}",
+            text="네",
+            intent="affirm",
+            slots={
+                "poll_title": f"제안 {n} {author}",
+                "poll_options": "• 찬성\n• 반대",
+                "poll_days": "7",
+                "confirm_poll": True,
+            },
+            metadata={"channel": "telegram", "external_id": author},
+        )
+        messages, _ = await run(actions.poll_proposals.ActionSubmitPoll(), tracker)
+        responses.append(messages[0]["response"])
+    assert responses == ["utter_poll_sent_for_moderation"] * polls.MAX_PENDING_PROPOSALS + [
+        "utter_poll_too_many_pending"
+    ]
+    with session_factory() as session:
+        pending = session.execute(select(Poll).where(Poll.created_by == f"telegram:{author}")).scalars().all()
+        assert len(pending) == polls.MAX_PENDING_PROPOSALS

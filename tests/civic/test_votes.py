@@ -354,3 +354,12 @@ async def test_the_ballot_box_takes_a_thousand_concurrent_attempts_from_a_hundre
         )
         assert checkpoints is not None and checkpoints < 100  # batched: far fewer checkpoints than ballots
         assert ledger.verify_export(ledger.export(session, poll)).ok
+
+
+def test_an_author_has_at_most_a_few_proposals_waiting(session: Session) -> None:
+    for _ in range(polls.MAX_PENDING_PROPOSALS):
+        polls.create_poll(session, new_poll(), kind="citizen", created_by="web:flood")
+    with pytest.raises(PollError) as refused:
+        polls.create_poll(session, new_poll(), kind="citizen", created_by="web:flood")
+    assert refused.value.code == "too_many_proposals"
+    polls.create_poll(session, new_poll(), kind="policy", created_by="web:flood")  # the city is not limited
