@@ -148,7 +148,10 @@ async def _send(message: OutboxMessage) -> _Outcome:
     if sender is None:
         return _Outcome(message.id, "no sender registered")
     try:
-        await asyncio.wait_for(sender(message), timeout=SEND_TIMEOUT_SECONDS)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # arrives as the send finishes, and the worker then never stops (a hung shutdown, seen in tests).
+        async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+            await sender(message)
     except Undeliverable as exc:
         log.warning("outbox %s via %s undeliverable: %s", message.id, message.channel, exc)
         return _Outcome(message.id, f"undeliverable: {exc}"[:1000], permanent=True)

@@ -131,8 +131,9 @@ class TelegramHandlers:
         bot, chat_id = self.delivery.bot, update.effective_chat.id  # type: ignore[union-attr]
 
         async def typing() -> None:
-            with contextlib.suppress(TelegramError, asyncio.TimeoutError):
-                await asyncio.wait_for(bot.send_chat_action(chat_id, ChatAction.TYPING), timeout=5)
+            with contextlib.suppress(TelegramError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await bot.send_chat_action(chat_id, ChatAction.TYPING)
 
         task = asyncio.get_running_loop().create_task(typing())
         task.add_done_callback(lambda _: None)
