@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import unicodedata
 from typing import Any
@@ -25,6 +24,7 @@ from civic.models import Citizen, Conversation
 from civic.phones import decrypt_phone, get_or_create_citizen, normalize_phone
 from telephony.sms import send_verification_code
 from webapp.poll_texts import text as code_text
+from webapp.poll_texts import wait_text
 from webapp.polls import IP_SENDS_PER_HOUR, SlidingWindowLimiter
 
 CHANNEL = "web"
@@ -72,12 +72,6 @@ def _verified_last4(factory: sessionmaker[Session], external_id: str) -> str | N
             return None
         citizen = session.get(Citizen, conversation.citizen_id)
         return decrypt_phone(citizen.phone_ciphertext)[-4:] if citizen is not None else None
-
-
-def _wait(seconds: int, language: str) -> str:
-    if seconds < 120:
-        return code_text("seconds", language, n=seconds)
-    return code_text("minutes", language, n=math.ceil(seconds / 60))
 
 
 def _refusal(
@@ -155,7 +149,7 @@ async def send_code(body: PhoneIn, request: Request, chat_id: CheckedChatId) -> 
     except verification.VerificationError as refusal:
         limiter.release(client)
         seconds = refusal.retry_after_seconds or 60
-        return _refusal("too_many_sends", language, 429, retry_after=seconds, wait=_wait(seconds, language))
+        return _refusal("too_many_sends", language, 429, retry_after=seconds, wait=wait_text(seconds, language))
     return JSONResponse({"sent": True, "last4": phone_e164[-4:]})
 
 

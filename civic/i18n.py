@@ -9,6 +9,8 @@ from civic.models import Department
 
 LANGUAGES: tuple[str, ...] = ("ko", "en", "ja")
 DEFAULT_LANGUAGE = "ko"
+# Each language in its own script, as a picker shows it.
+LANGUAGE_NAMES = {"ko": "한국어", "en": "English", "ja": "日本語"}
 
 STATUS_LABELS: dict[str, dict[str, str]] = {
     "received": {"ko": "접수", "en": "Received", "ja": "受付"},

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from civic.i18n import DEFAULT_LANGUAGE
+import math
 
-LANGUAGE_NAMES = {"ko": "한국어", "en": "English", "ja": "日本語"}
+from civic.i18n import DEFAULT_LANGUAGE
 
 SMS_TEXT = {
     "ko": "[서울시 엠보팅] 인증번호 {code} (5분 안에 입력)",
@@ -254,3 +254,10 @@ TEXTS: dict[str, dict[str, str]] = {
 def text(key: str, lang: str, **values: object) -> str:
     texts = TEXTS[key]
     return texts.get(lang, texts[DEFAULT_LANGUAGE]).format(**values)
+
+
+def wait_text(seconds: int, lang: str) -> str:
+    """How long until the next code may be sent: seconds under two minutes, else whole minutes."""
+    if seconds < 120:
+        return text("seconds", lang, n=seconds)
+    return text("minutes", lang, n=math.ceil(seconds / 60))

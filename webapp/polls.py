@@ -27,14 +27,14 @@ from starlette.datastructures import FormData
 from civic import polls, verification
 from civic.db import session_scope, utcnow
 from civic.errors import InvalidPhone
-from civic.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_date
+from civic.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, format_date
 from civic.models import Poll
 from civic.phones import normalize_phone
 from civic.polls import PollError, PollSummary, VoterProof, summarize
 from civic.settings import get_settings
 from civic.votes import BallotBox, VoteOutcome, VoteRequest
 from telephony.sms import send_verification_code
-from webapp.poll_texts import LANGUAGE_NAMES, SMS_TEXT, TEXTS, text
+from webapp.poll_texts import SMS_TEXT, TEXTS, text, wait_text
 
 HERE = Path(__file__).parent
 COOKIE = "civic_polls"
@@ -72,12 +72,6 @@ def pick_language(request: Request, explicit: str | None = None) -> str:
 def _when(moment: datetime, lang: str) -> str:
     local = moment.astimezone(ZoneInfo(get_settings().timezone))
     return f"{format_date(local.date(), lang)} {local:%H:%M} {local:%Z}".strip()
-
-
-def _wait(seconds: int, lang: str) -> str:
-    if seconds < 120:
-        return text("seconds", lang, n=seconds)
-    return text("minutes", lang, n=math.ceil(seconds / 60))
 
 
 # ---- CSRF: a random browser cookie and an HMAC of it in every form ------------------------------------------------
@@ -335,7 +329,7 @@ async def send_code(request: Request, public_id: str) -> HTMLResponse:
         await asyncio.to_thread(_issue_and_queue, sessions_of(request), poll, phone_e164, lang)
     except verification.VerificationError as refusal:
         limiter.release(client)
-        wait = _wait(refusal.retry_after_seconds or 60, lang)
+        wait = wait_text(refusal.retry_after_seconds or 60, lang)
         return _poll_page(request, poll, lang, values, error=text("too_many_sends", lang, wait=wait), status_code=429)
     notice = text("code_sent", lang, last4=phone_e164[-4:])
     return _poll_page(request, poll, lang, values, notice=notice)

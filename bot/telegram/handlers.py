@@ -28,9 +28,10 @@ from telegram.ext import (
 from bot.gateway import COMMAND_PAYLOADS, Gateway, Inbound, Outcome
 from bot.telegram.delivery import CHANNEL, TelegramDelivery
 from bot.telegram.render import LANGUAGE_PREFIX, OutgoingMessage, language_picker, merge_replies, parse_button_data
-from bot.telegram.texts import BUTTON_EXPIRED, CHOOSE_LANGUAGE, LANGUAGE_NAMES, PRIVATE_ONLY, text_for
+from bot.telegram.texts import BUTTON_EXPIRED, CHOOSE_LANGUAGE, PRIVATE_ONLY, text_for
 from civic.conversations import get_or_create_conversation
 from civic.db import session_scope
+from civic.i18n import LANGUAGE_NAMES
 from civic.language import LANGUAGES
 from civic.media import UnsupportedMedia, store_photo
 from civic.models import Conversation, Message

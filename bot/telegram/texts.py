@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-LANGUAGE_NAMES = {"ko": "한국어", "en": "English", "ja": "日本語"}
-
 CHOOSE_LANGUAGE = "언어를 선택해 주세요 · Choose your language · 言語を選んでください"
 
 # Command → description per language, in the order of Telegram's menu.
