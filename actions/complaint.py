@@ -18,6 +18,7 @@ from civic.cases import file_case
 from civic.categories import CATEGORIES
 from civic.districts import DISTRICTS, is_district
 from civic.i18n import category_label, department_name, district_label, format_date
+from civic.workflow import announce_filing
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +220,8 @@ class ActionAskConfirmReport(Action):
             dispatcher.utter_message(response="utter_ask_correction")
             return []
         language = language_of(tracker)
-        photos = len(tracker.get_slot("attachment_ids") or [])
+        # A caller's attachments are recordings of what they said, not photos.
+        photos = 0 if caller_of(tracker).channel == "phone" else len(tracker.get_slot("attachment_ids") or [])
         photo_line = (
             {"ko": f"\n• 사진: {photos}장", "en": f"\n• Photos: {photos}", "ja": f"\n• 写真：{photos}枚"}[language]
             if photos
@@ -266,6 +268,7 @@ class ActionSubmitComplaint(Action):
                 attachment_ids=tuple(tracker.get_slot("attachment_ids") or ()),
                 idempotency_key=f"{conversation_id}:{message_key}" if message_key else None,
             )
+            announce_filing(session, case=case)
             return {
                 "case_number": case.number,
                 "department": department_name(case.department, language),

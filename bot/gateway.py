@@ -39,6 +39,8 @@ COMMAND_PAYLOADS = {
     "polls": "/list_polls",
 }
 
+# Channels whose bot speaks one language whatever the text looks like (a transcript with Latin letters).
+FIXED_LANGUAGES = {"phone": "ko"}
 
 # The ballot is secret: the transcript keeps that a citizen voted, never what they chose (the option
 # button's title and payload) nor the receipt that would find their ballot in the public log.
@@ -181,8 +183,12 @@ class Gateway:
 
     def _record_inbound(self, session: Session, inbound: Inbound, text: str) -> _Turn:
         conversation = get_or_create_conversation(session, channel=inbound.channel, external_id=inbound.external_id)
-        # A command's text ("/start") says nothing about the citizen's language.
-        language = (None if inbound.command else detect_language(text)) or conversation.language
+        # A command's text ("/start") says nothing about the citizen's language; the phone line speaks Korean.
+        language = (
+            FIXED_LANGUAGES.get(inbound.channel)
+            or (None if inbound.command else detect_language(text))
+            or conversation.language
+        )
         conversation.language = language
         attachments = owned_attachments(session, conversation.id, inbound.attachment_ids)
         data: dict[str, Any] = {"payload": inbound.payload, "attachment_ids": list(attachments)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -35,6 +36,20 @@ class RasaClient:
         if not isinstance(replies, list):
             raise RasaUnavailable("Rasa answered with something other than a list of replies")
         return replies
+
+    async def slots(self, sender: str) -> dict[str, Any]:
+        """The conversation's current slots (its tracker without events), e.g. a half-filled report."""
+        try:
+            response = await self._client.get(
+                f"/conversations/{quote(sender, safe='')}/tracker", params={"include_events": "NONE"}
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(str(error)) from error
+        if response.status_code != 200:
+            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+        tracker = response.json()
+        slots = tracker.get("slots") if isinstance(tracker, dict) else None
+        return dict(slots) if isinstance(slots, dict) else {}
 
     async def aclose(self) -> None:
         await self._client.aclose()

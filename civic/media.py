@@ -58,6 +58,29 @@ def store_photo(session: Session, *, conversation_id: int, content: bytes, max_b
     return attachment
 
 
+def store_audio(session: Session, *, conversation_id: int, wav: bytes) -> Attachment:
+    """Keeps a caller's recorded turn (a WAV we made ourselves) for the operator who reads the case."""
+    if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
+        raise UnsupportedMedia("only WAV recordings")
+    attachment_id = uuid.uuid4().hex
+    relative = Path("audio") / attachment_id[:2] / f"{attachment_id}.wav"
+    target = get_settings().media_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(wav)
+    attachment = Attachment(
+        id=attachment_id,
+        conversation_id=conversation_id,
+        kind="audio",
+        content_type="audio/wav",
+        size=len(wav),
+        sha256=hashlib.sha256(wav).hexdigest(),
+        path=str(relative),
+    )
+    session.add(attachment)
+    session.flush()
+    return attachment
+
+
 def media_path(attachment: Attachment) -> Path:
     """Absolute path of a stored file, refusing anything that would leave the media directory."""
     root = get_settings().media_dir.resolve()

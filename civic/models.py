@@ -162,6 +162,45 @@ class InboundUpdate(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class PhoneCall(Base):
+    """One call to the 120 line: where its dialogue stands between two caller turns, and how it ended.
+
+    Each bot reply restarts the call's media stream, possibly on another web worker, so what the next turn
+    needs (the expected answers, silences and misses in a row) lives here, not in a worker's memory.
+    """
+
+    __tablename__ = "phone_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, queued (for an operator), ended
+    turn: Mapped[int] = mapped_column(default=0)
+    expectation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    silences: Mapped[int] = mapped_column(default=0)
+    misses: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class ReportDraft(Base):
+    """A report a citizen started and did not file (a caller hung up mid-report): kept for the 120 operators."""
+
+    __tablename__ = "report_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    slots: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, filed, dismissed
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OutboxMessage(Base):
     """A message to a citizen waiting to be delivered by its channel's sender."""
 

@@ -65,6 +65,19 @@ class Settings(BaseSettings):
     twilio_auth_token: str = PLACEHOLDER_SECRETS["TWILIO_AUTH_TOKEN"]
     twilio_phone_number: str = "+15005550006"
     twilio_api_base_url: str = "https://api.twilio.com"
+    # The 120 line (telephony/): which recogniser takes which turn, the voice, and the operators' queue.
+    asr_grammar_engine: Literal["whisper", "vosk"] = "whisper"
+    asr_free_form_engine: Literal["whisper", "vosk"] = "whisper"
+    asr_cache_dir: Path = PROJECT_ROOT / "var" / "cache" / "asr"
+    asr_threads: int = 2
+    phone_voice: str = "Polly.Seoyeon"
+    phone_operator_queue: str = "120-operators"
+    phone_max_call_seconds: int = 900
+    # Silence that ends a caller's turn: short after a closed question, longer while describing a problem.
+    phone_end_of_answer_ms: int = 500
+    phone_end_of_speech_ms: int = 800
+    phone_no_answer_seconds: float = 8.0
+    phone_max_utterance_seconds: float = 30.0
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Settings:

@@ -8,9 +8,10 @@ from sqlalchemy.orm import Session
 
 from civic.db import utcnow
 from civic.errors import InvalidTransition
-from civic.models import Case, CaseEvent, Conversation
+from civic.models import Case, CaseEvent, Citizen, Conversation
 from civic.notifications import status_text
 from civic.outbox import enqueue
+from civic.sms import queue_sms_to_citizen
 
 __all__ = [
     "ALLOWED",
@@ -98,18 +99,49 @@ def transition(
 
 
 def notify_citizen(session: Session, *, case: Case, event: CaseEvent) -> None:
-    """Queue the notice of `event` on the conversation the case came from (once per event)."""
+    """Queue the notice of `event` on the conversation the case came from (once per event).
+
+    A phone call is over by the time anything changes, so phone conversations are told by SMS to the
+    caller's verified number (none when the caller withheld it).
+    """
     if case.conversation_id is None:
         return
     conversation = session.get(Conversation, case.conversation_id)
     if conversation is None:
+        return
+    text = status_text(session, case=case, status=event.to_status, note=event.note)
+    dedupe_key = f"case-event:{event.id}"
+    if conversation.channel == "phone":
+        citizen = session.get(Citizen, conversation.citizen_id) if conversation.citizen_id else None
+        if citizen is not None:
+            queue_sms_to_citizen(
+                session,
+                conversation_id=conversation.id,
+                citizen=citizen,
+                text=text,
+                kind="case_status",
+                dedupe_key=dedupe_key,
+            )
         return
     enqueue(
         session,
         conversation_id=conversation.id,
         channel=conversation.channel,
         kind="case_status",
-        text=status_text(session, case=case, status=event.to_status, note=event.note),
+        text=text,
         data={"case_number": case.number, "status": event.to_status, "event_id": event.id},
-        dedupe_key=f"case-event:{event.id}",
+        dedupe_key=dedupe_key,
     )
+
+
+def announce_filing(session: Session, *, case: Case) -> None:
+    """Queue the "received" notice with the case number where the bot's answer does not stay on screen.
+
+    Chat channels keep the bot's answer in the chat; a caller only heard it, so the number also goes by SMS.
+    """
+    conversation = session.get(Conversation, case.conversation_id) if case.conversation_id else None
+    if conversation is None or conversation.channel != "phone":
+        return
+    first = next((e for e in case.events if e.to_status == CaseStatus.RECEIVED), None)
+    if first is not None:
+        notify_citizen(session, case=case, event=first)

@@ -17,13 +17,13 @@ from civic import verification
 from civic.conversations import get_or_create_conversation
 from civic.db import session_scope, utcnow
 from civic.models import OutboxMessage
-from civic.outbox import Undeliverable, enqueue, register_sender
-from civic.phones import decrypt_phone, encrypt_phone, normalize_phone, phone_blind_index
+from civic.outbox import Undeliverable, register_sender
+from civic.phones import decrypt_phone, phone_blind_index
 from civic.settings import Settings
+from civic.sms import CHANNEL, queue_sms
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "sms"
 # Below the outbox's SEND_TIMEOUT_SECONDS, so the thread doing the request never outlives the attempt.
 HTTP_TIMEOUT_SECONDS = 30.0
 # Twilio answers these statuses when it refuses this very message: sending it again fails again.
@@ -105,26 +105,6 @@ class SmsDelivery:
             # `from None`: the chained error's text can quote the number, and tracebacks end up in logs.
             raise _failure(message.id, error) from None
         log.info("sms for outbox %s accepted by Twilio as %s", message.id, sent.sid)
-
-
-def queue_sms(
-    session: Session, *, conversation_id: int, phone_e164: str, text: str, kind: str, dedupe_key: str
-) -> OutboxMessage | None:
-    """Queues an SMS to `phone_e164` (stored encrypted only); None when `dedupe_key` was already queued.
-
-    The number is normalised again so that a malformed one fails here, in the caller's transaction,
-    rather than as a dead letter later; raises civic.errors.InvalidPhone.
-    """
-    ciphertext = encrypt_phone(normalize_phone(phone_e164))
-    return enqueue(
-        session,
-        conversation_id=conversation_id,
-        channel=CHANNEL,
-        kind=kind,
-        text=text,
-        data={"to_ciphertext": base64.b64encode(ciphertext).decode("ascii")},
-        dedupe_key=dedupe_key,
-    )
 
 
 def send_verification_code(

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from civic import db as civic_db
 from civic.settings import get_settings
-from tests.fakes.twilio_api import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI
 
 
 def new_phone() -> str:

@@ -23,6 +23,9 @@ from civic.db import get_session_factory
 from civic.outbox import unregister_sender
 from civic.settings import get_settings
 from civic.votes import BallotBox, close_due_polls
+from telephony import voice
+from telephony.asr import Recognizers
+from telephony.phone_line import CallControl, PhoneLine
 from telephony.sms import CHANNEL as SMS_CHANNEL
 from telephony.sms import SmsDelivery
 from webapp import ledger_api
@@ -47,6 +50,14 @@ async def run_poll_closer(session_factory: sessionmaker[Session], every_seconds:
         await asyncio.sleep(every_seconds)
 
 
+async def load_speech_models(recognizers: Recognizers) -> None:
+    """Loads the recognisers in the background (a few seconds); a call arriving meanwhile waits for them."""
+    try:
+        await asyncio.to_thread(recognizers.load)
+    except Exception:  # the web chat and Telegram must come up even if the phone line's models do not
+        logger.exception("speech models failed to load; the phone line will try again on the first call")
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
@@ -62,6 +73,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sms = SmsDelivery(settings)
     sms.register()
     app.state.ballot_box = BallotBox(session_factory)
+    recognizers = Recognizers(
+        grammar_engine=settings.asr_grammar_engine,
+        free_form_engine=settings.asr_free_form_engine,
+        cache_dir=settings.asr_cache_dir,
+        whisper_threads=settings.asr_threads,
+    )
+    calls = CallControl(settings)
+    app.state.phone_line = PhoneLine(
+        settings=settings,
+        session_factory=session_factory,
+        gateway=gateway,
+        rasa=rasa,
+        recognizers=recognizers,
+        calls=calls,
+    )
+    models_loading = asyncio.create_task(load_speech_models(recognizers))
     # Telegram is optional: without a token the web chat and the rest run alone.
     telegram = TelegramFrontDoor(settings, session_factory, gateway) if settings.telegram_bot_token else None
     app.state.telegram = telegram
@@ -72,13 +99,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in (worker, closer):
+        for task in (worker, closer, models_loading):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await app.state.ballot_box.aclose()
         unregister_sender(SMS_CHANNEL)
         sms.close()
+        calls.close()
+        recognizers.close()
         if telegram is not None:
             await telegram.stop()
         await rasa.aclose()
@@ -95,6 +124,7 @@ def create_app() -> FastAPI:
     app.include_router(poll_pages.router)
     app.include_router(ledger_api.api)
     app.include_router(telegram_webhook.router)
+    app.include_router(voice.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

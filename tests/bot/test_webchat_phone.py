@@ -21,7 +21,7 @@ from civic.db import session_scope
 from civic.models import Citizen, Conversation, Message, OutboxMessage, VerificationCode
 from civic.phones import decrypt_phone, normalize_phone, phone_blind_index
 from tests.fakes.rasa import FakeRasa, serve
-from tests.fakes.twilio_api import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI
 from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
 

@@ -12,7 +12,7 @@ from civic.db import make_session_factory
 from tests.e2e.stack import ROOT, ChatClient, Stack, running_stack
 from tests.fakes.rasa import serve
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.fakes.twilio_api import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI
 
 TELEGRAM_SECRET = "e2e-telegram-secret"
 

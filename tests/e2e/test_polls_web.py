@@ -17,7 +17,7 @@ from civic.db import session_scope, utcnow
 from civic.models import Ballot
 from civic.polls import NewPoll, create_poll
 from tests.e2e.stack import Stack
-from tests.fakes.twilio_api import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI
 
 pytestmark = pytest.mark.e2e
 PHONE, E164 = "010-7412-3698", "+821074123698"

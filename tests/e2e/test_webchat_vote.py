@@ -18,7 +18,7 @@ from civic.models import Ballot, Poll
 from civic.phones import normalize_phone
 from civic.polls import NewPoll
 from tests.e2e.stack import ChatClient
-from tests.fakes.twilio_api import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI
 from tests.inprocess_app import new_phone
 
 pytestmark = pytest.mark.e2e

@@ -25,7 +25,7 @@ from civic.phones import normalize_phone, phone_blind_index
 from civic.polls import NewPoll, create_poll
 from civic.votes import VoteRequest, cast_votes, close_poll
 from tests.fakes.rasa import serve
-from tests.fakes.twilio_api import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI
 from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
 from webapp.qr import qr_png

