@@ -23,9 +23,9 @@ from bench.common import drop_schema, percentiles, postgres_url, write_result
 from civic.db import make_engine, make_session_factory
 from civic.migrate import upgrade
 from civic.models import Conversation, InboundUpdate, Message, OutboxMessage
+from telephony.local_twilio import serve_in_thread as serve
 from tests.e2e.stack import running_stack
 from tests.fakes import telegram_api as tg
-from tests.fakes.rasa import serve
 
 SECRET = "bench-telegram-secret"
 RATE_PER_SECOND = 200

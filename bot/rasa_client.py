@@ -39,9 +39,10 @@ class RasaClient:
 
     async def slots(self, sender: str) -> dict[str, Any]:
         """The conversation's current slots (its tracker without events), e.g. a half-filled report."""
+        # Rasa's router does not decode %3A, and our sender ids are "<channel>:<id>": the colon stays as it is.
         try:
             response = await self._client.get(
-                f"/conversations/{quote(sender, safe='')}/tracker", params={"include_events": "NONE"}
+                f"/conversations/{quote(sender, safe=':')}/tracker", params={"include_events": "NONE"}
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(str(error)) from error

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     asr_free_form_engine: Literal["whisper", "vosk"] = "whisper"
     asr_cache_dir: Path = PROJECT_ROOT / "var" / "cache" / "asr"
     asr_threads: int = 2
+    # Load the recognisers when the web app starts (otherwise on the first call).
+    asr_preload: bool = True
     phone_voice: str = "Polly.Seoyeon"
     phone_operator_queue: str = "120-operators"
     phone_max_call_seconds: int = 900

@@ -32,6 +32,7 @@ def running_app(db_url: str, twilio: FakeTwilioAPI, **extra_env: str) -> Iterato
         "TWILIO_AUTH_TOKEN": twilio.auth_token,
         "OUTBOX_POLL_SECONDS": "0.05",
         "TELEGRAM_BOT_TOKEN": "",  # a developer's .env must not start Telegram here
+        "ASR_PRELOAD": "false",  # speech models load on a phone line's first turn, not for every test app
     } | extra_env
     # Settings and the session factory are process-wide caches: rebuilt for the app, restored after.
     previous_factory = civic_db._factory

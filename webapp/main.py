@@ -88,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recognizers=recognizers,
         calls=calls,
     )
-    models_loading = asyncio.create_task(load_speech_models(recognizers))
+    models_loading = asyncio.create_task(load_speech_models(recognizers) if settings.asr_preload else asyncio.sleep(0))
     # Telegram is optional: without a token the web chat and the rest run alone.
     telegram = TelegramFrontDoor(settings, session_factory, gateway) if settings.telegram_bot_token else None
     app.state.telegram = telegram

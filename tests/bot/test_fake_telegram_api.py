@@ -11,7 +11,7 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 
-from tests.fakes.rasa import serve
+from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.telegram_api import (
     FakeTelegramAPI,
     callback_update,

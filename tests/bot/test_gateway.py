@@ -12,7 +12,8 @@ from bot.gateway import Gateway, Inbound
 from bot.rasa_client import RasaClient
 from civic.media import store_photo
 from civic.models import Message
-from tests.fakes.rasa import FakeRasa, serve
+from telephony.local_twilio import serve_in_thread as serve
+from tests.fakes.rasa import FakeRasa
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -25,8 +25,9 @@ from civic.models import Attachment, Citizen, Conversation, InboundUpdate, Messa
 from civic.outbox import deliver_due, enqueue, unregister_sender
 from civic.phones import decrypt_phone
 from civic.settings import Settings
+from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes import telegram_api as tg
-from tests.fakes.rasa import FakeRasa, serve
+from tests.fakes.rasa import FakeRasa
 
 SECRET = "test-webhook-secret_1"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2048

@@ -20,8 +20,9 @@ from bot.webchat import external_id_of
 from civic.db import session_scope
 from civic.models import Citizen, Conversation, Message, OutboxMessage, VerificationCode
 from civic.phones import decrypt_phone, normalize_phone, phone_blind_index
-from tests.fakes.rasa import FakeRasa, serve
 from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import serve_in_thread as serve
+from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
 

@@ -9,10 +9,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic.db import make_session_factory
-from tests.e2e.stack import ROOT, ChatClient, Stack, running_stack
-from tests.fakes.rasa import serve
-from tests.fakes.telegram_api import FakeTelegramAPI
 from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import serve_in_thread as serve
+from tests.e2e.stack import ROOT, ChatClient, Stack, running_stack
+from tests.fakes.telegram_api import FakeTelegramAPI
 
 TELEGRAM_SECRET = "e2e-telegram-secret"
 

@@ -16,8 +16,8 @@ from civic.checkpoints import Checkpoint
 from civic.db import session_scope, utcnow
 from civic.models import Ballot
 from civic.polls import NewPoll, create_poll
-from tests.e2e.stack import Stack
 from telephony.local_twilio import FakeTwilioAPI
+from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.e2e
 PHONE, E164 = "010-7412-3698", "+821074123698"

@@ -17,8 +17,8 @@ from civic.db import session_scope, utcnow
 from civic.models import Ballot, Poll
 from civic.phones import normalize_phone
 from civic.polls import NewPoll
-from tests.e2e.stack import ChatClient
 from telephony.local_twilio import FakeTwilioAPI
+from tests.e2e.stack import ChatClient
 from tests.inprocess_app import new_phone
 
 pytestmark = pytest.mark.e2e

@@ -23,9 +23,9 @@ from civic.errors import InvalidPhone
 from civic.models import OutboxMessage
 from civic.phones import decrypt_phone
 from civic.settings import Settings, get_settings
-from telephony.sms import CHANNEL, SmsDelivery, make_twilio_client, queue_sms
-from tests.fakes.rasa import serve
 from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import serve_in_thread as serve
+from telephony.sms import CHANNEL, SmsDelivery, make_twilio_client, queue_sms
 
 KOREAN_TEXT = "[서울시] 민원 SR-2026-000123 처리가 완료되었습니다."
 CALL_SID = "CA" + "0" * 32

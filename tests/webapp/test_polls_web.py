@@ -24,8 +24,8 @@ from civic.models import Ballot, OutboxMessage, Poll, VerificationCode
 from civic.phones import normalize_phone, phone_blind_index
 from civic.polls import NewPoll, create_poll
 from civic.votes import VoteRequest, cast_votes, close_poll
-from tests.fakes.rasa import serve
 from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import serve_in_thread as serve
 from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
 from webapp.qr import qr_png

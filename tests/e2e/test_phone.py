@@ -1,0 +1,198 @@
+"""The 120 line end to end: simulated Twilio calls (signed webhooks, real-time μ-law media) on the real stack."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from civic.cases import file_case
+from civic.db import session_scope
+from civic.models import Attachment, Case, Conversation, Message, PhoneCall, ReportDraft
+from telephony.local_twilio import FakeTwilioAPI
+from telephony.simulate import CallReport, CallSimulator
+from tests.e2e.stack import Stack
+from tests.inprocess_app import new_phone
+
+AUDIO = Path(__file__).resolve().parents[1] / "telephony" / "audio"
+
+
+def clip(text: str) -> str:
+    """The synthetic recording of `text` (tests/telephony/audio, made by scripts/make-test-audio.sh)."""
+    with (AUDIO / "transcripts.tsv").open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            if row["text"] == text:
+                return str(AUDIO / row["file"])
+    raise LookupError(text)
+
+
+def simulator(stack: Stack, twilio_api: FakeTwilioAPI, caller: str) -> CallSimulator:
+    return CallSimulator(
+        web_url=stack.web_url,
+        public_base_url=stack.web_url,  # the stack's PUBLIC_BASE_URL
+        account_sid=twilio_api.account_sid,
+        auth_token=twilio_api.auth_token,
+        twilio=twilio_api,
+        caller=caller,
+    )
+
+
+def e164(phone: str) -> str:
+    return "+82" + phone.replace("-", "")[1:]
+
+
+def conversation_of(session: Session, report: CallReport) -> Conversation:
+    query = select(Conversation).where(Conversation.channel == "phone", Conversation.external_id == report.call_sid)
+    return session.execute(query).scalar_one()
+
+
+async def test_a_caller_files_a_report_with_keys_and_speech_and_gets_the_number_by_sms(
+    stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    caller = e164(new_phone())
+    call = simulator(stack, twilio_api, caller)
+    async with httpx.AsyncClient(timeout=60) as http:
+        greeting = await call.dial(http)
+        assert "불편 신고는 1번" in greeting[0]
+        asked = (await call.play("dtmf:1")).replies[-1]
+        assert asked.startswith("어떤 종류의 불편인가요?") and "불법 주정차는 1번" in asked
+        asked = (await call.play("dtmf:1")).replies[-1]
+        assert "어느 구" in asked
+        turn = await call.play(clip("마포구"))
+        assert turn.latency_ms is not None and turn.latency_ms < 5000
+        assert "정확한 위치" in turn.replies[-1]
+        asked = (await call.play(clip("합정역 2번 출구 앞에 불법 주차된 차가 있어요"))).replies[-1]
+        if "어떤 상황인지" in asked:  # the place answer did not already describe the problem
+            asked = (await call.play(clip("학교 앞에 차가 계속 서 있어요"))).replies[-1]
+        assert "이대로 접수할까요?" in asked and "구: 마포구" in asked and "네는 1번" in asked
+        filed = (await call.play("dtmf:1")).replies[-1]
+        assert "신고가 접수되었어요" in filed and "문자 메시지로도" in filed
+        report = await call.hang_up(linger_seconds=10)
+
+    with session_scope(db) as session:
+        conversation = conversation_of(session, report)
+        case = session.execute(select(Case).where(Case.conversation_id == conversation.id)).scalar_one()
+        assert (case.category, case.district, case.channel, case.language) == (
+            "illegal_parking",
+            "마포구",
+            "phone",
+            "ko",
+        )
+        assert case.citizen_id is None or case.citizen_id == conversation.citizen_id
+        assert conversation.citizen_id is not None
+        # What the caller said is kept with the case for the operator.
+        recordings = session.execute(select(Attachment).where(Attachment.case_id == case.id)).scalars().all()
+        assert recordings and {a.kind for a in recordings} == {"audio"}
+        assert all(a.content_type == "audio/wav" for a in recordings)
+        call_row = session.execute(select(PhoneCall).where(PhoneCall.call_sid == report.call_sid)).scalar_one()
+        assert call_row.status == "ended"
+        assert (
+            session.execute(select(ReportDraft).where(ReportDraft.conversation_id == conversation.id)).first() is None
+        )
+        spoken = [
+            m.text for m in session.execute(select(Message).where(Message.conversation_id == conversation.id)).scalars()
+        ]
+        assert "마포구" in spoken
+    # The case number, spoken digit by digit, also arrives by SMS, exactly once.
+    digits = " ".join(case.number[-6:])
+    assert digits in filed
+    assert [m["body"] for m in twilio_api.messages_to(caller)] == [
+        f"[{case.number}] 민원이 접수되었습니다. 처리 기한은 {case.due_at.year}년 {case.due_at.month}월 {case.due_at.day}일입니다."
+    ]
+
+
+async def test_saying_상담원_hands_the_call_over_with_what_was_filled(
+    stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    call = simulator(stack, twilio_api, e164(new_phone()))
+    async with httpx.AsyncClient(timeout=60) as http:
+        await call.dial(http)
+        await call.play("dtmf:1")
+        await call.play("dtmf:3")  # dumped garbage
+        turn = await call.play(clip("상담원"))
+        assert call.report.ended == "queued"
+        assert "상담원에게 연결해 드릴게요" in turn.replies[-1]
+        report = await call.hang_up()
+    with session_scope(db) as session:
+        conversation = conversation_of(session, report)
+        assert conversation.handoff_requested_at is not None
+        assert conversation.handoff_reason == "phone: caller_asked"
+        handoff = (
+            session.execute(
+                select(Message).where(Message.conversation_id == conversation.id, Message.sender == "system")
+            )
+            .scalars()
+            .all()[-1]
+        )
+        assert handoff.data["slots"]["category"] == "illegal_dumping"
+        draft = session.execute(select(ReportDraft).where(ReportDraft.conversation_id == conversation.id)).scalar_one()
+        assert draft.slots == {"category": "illegal_dumping"}
+
+
+async def test_hanging_up_mid_report_keeps_the_draft_for_operators(
+    stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    call = simulator(stack, twilio_api, e164(new_phone()))
+    async with httpx.AsyncClient(timeout=60) as http:
+        report = await call.run(["dtmf:1", "dtmf:5", clip("강남구"), "hangup"], http)
+    with session_scope(db) as session:
+        conversation = conversation_of(session, report)
+        draft = session.execute(select(ReportDraft).where(ReportDraft.conversation_id == conversation.id)).scalar_one()
+        assert draft.slots["category"] == "broken_streetlight"
+        assert draft.status == "open" and draft.reason == "hangup"
+        assert session.execute(select(Case).where(Case.conversation_id == conversation.id)).first() is None
+
+
+async def test_a_caller_checks_a_case_by_keying_its_number(
+    stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    with session_scope(db) as session:
+        case = file_case(
+            session,
+            category="noise",
+            district="송파구",
+            place="잠실역 8번 출구",
+            description="밤새 공사 소음",
+            channel="web",
+        )
+        number = case.number
+    call = simulator(stack, twilio_api, e164(new_phone()))
+    async with httpx.AsyncClient(timeout=60) as http:
+        await call.dial(http)
+        asked = (await call.play("dtmf:2")).replies[-1]
+        assert "우물정자" in asked
+        answer = (await call.play(f"dtmf:{int(number[-6:])}#")).replies[-1]
+        await call.hang_up()
+    assert " ".join(number[-6:]) in answer
+    assert "송파구" in answer and "소음" in answer
+
+
+async def test_an_english_speaking_caller_is_offered_an_operator_in_english(
+    stack: Stack, twilio_api: FakeTwilioAPI
+) -> None:
+    call = simulator(stack, twilio_api, e164(new_phone()))
+    async with httpx.AsyncClient(timeout=60) as http:
+        await call.dial(http)
+        turn = await call.play(str(AUDIO / "edge" / "english.wav"))
+        assert call.listening
+        handed = await call.play("dtmf:0")
+        await call.hang_up()
+    assert any("press 0" in reply for reply in turn.replies)
+    assert call.report.ended == "queued" and "상담원" in handed.replies[-1]
+
+
+@pytest.mark.parametrize("edge", ["noise_2s.wav", "silence_2s.wav"])
+async def test_noise_is_not_taken_for_an_answer(stack: Stack, twilio_api: FakeTwilioAPI, edge: str) -> None:
+    call = simulator(stack, twilio_api, e164(new_phone()))
+    async with httpx.AsyncClient(timeout=60) as http:
+        await call.dial(http)
+        await call.play("dtmf:1")
+        await call.play("dtmf:1")
+        turn = await call.play(str(AUDIO / "edge" / edge))
+        await call.hang_up()
+    # Asked again for the district: nothing was filled from noise.
+    assert "어느 구" in turn.replies[-1]

@@ -1,0 +1,310 @@
+"""The 120 line's webhooks and media stream in process: signatures, TwiML, keys, silence and bad frames."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+from twilio.request_validator import RequestValidator
+
+from civic.db import session_scope
+from civic.models import Conversation, Message, PhoneCall
+from telephony import media_stream
+from telephony.audio import FRAME_BYTES, MULAW_SILENCE
+from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import serve_in_thread as serve
+from tests.fakes.rasa import FakeRasa
+from tests.inprocess_app import running_app
+
+ACCOUNT = "AC" + "7" * 32
+TOKEN = "phone-test-twilio-token"
+PUBLIC = "https://civic.example.kr"
+STREAM_URL = "wss://civic.example.kr/telephony/stream"
+
+
+@pytest.fixture(scope="module")
+def twilio() -> Iterator[FakeTwilioAPI]:
+    fake = FakeTwilioAPI(ACCOUNT, TOKEN)
+    with serve(fake.app) as url:
+        fake.url = url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def rasa() -> Iterator[FakeRasa]:
+    fake = FakeRasa()
+    with serve(fake.app) as url:
+        fake.url = url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def client(db_url: str, engine: Engine, twilio: FakeTwilioAPI, rasa: FakeRasa) -> Iterator[TestClient]:
+    env = {"RASA_URL": rasa.url, "PUBLIC_BASE_URL": PUBLIC, "PHONE_NO_ANSWER_SECONDS": "0.4"}  # type: ignore[attr-defined]
+    with running_app(db_url, twilio, **env) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def db(client: TestClient) -> sessionmaker[Session]:
+    return client.app.state.session_factory  # type: ignore[attr-defined,no-any-return]
+
+
+def new_call_sid() -> str:
+    return "CA" + secrets.token_hex(16)
+
+
+def signed_post(client: TestClient, path: str, params: dict[str, str], token: str = TOKEN) -> Any:
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def call_params(call_sid: str, **extra: str) -> dict[str, str]:
+    return {"AccountSid": ACCOUNT, "CallSid": call_sid, "From": "+821027771234", "To": "+8212000120", **extra}
+
+
+def dial(client: TestClient, call_sid: str) -> ET.Element:
+    response = signed_post(client, "/telephony/voice", call_params(call_sid, CallStatus="ringing"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    return ET.fromstring(response.text)
+
+
+def open_stream(client: TestClient, signature: str | None = None) -> Any:
+    signature = signature if signature is not None else RequestValidator(TOKEN).compute_signature(STREAM_URL, {})
+    return client.websocket_connect("/telephony/stream", headers={"X-Twilio-Signature": signature})
+
+
+def send_start(ws: WebSocketTestSession, call_sid: str, turn: int, account: str = ACCOUNT) -> None:
+    ws.send_text(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+    start = {
+        "accountSid": account,
+        "callSid": call_sid,
+        "streamSid": "MZ" + secrets.token_hex(16),
+        "tracks": ["inbound"],
+        "customParameters": {"turn": str(turn)},
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+    }
+    ws.send_text(json.dumps({"event": "start", "sequenceNumber": "1", "start": start}))
+
+
+def press(ws: WebSocketTestSession, digits: str) -> None:
+    for digit in digits:
+        ws.send_text(json.dumps({"event": "dtmf", "dtmf": {"digit": digit}}))
+
+
+def updates_for(twilio: FakeTwilioAPI, call_sid: str, count: int, timeout: float = 10.0) -> list[ET.Element]:
+    """The TwiML documents the line sent to this call with calls(sid).update, once `count` have arrived."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        documents = [u["params"]["Twiml"] for u in twilio.call_updates if u["call_sid"] == call_sid]
+        if len(documents) >= count:
+            return [ET.fromstring(d) for d in documents]
+        time.sleep(0.02)
+    raise AssertionError(f"{count} call updates expected for {call_sid}")
+
+
+def said(document: ET.Element) -> str:
+    return " ".join((say.text or "") for say in document.iter("Say"))
+
+
+def call_row(db: sessionmaker[Session], call_sid: str) -> PhoneCall:
+    with session_scope(db) as session:
+        call = session.execute(select(PhoneCall).where(PhoneCall.call_sid == call_sid)).scalar_one()
+        session.expunge(call)
+        return call
+
+
+def test_incoming_call_greets_in_korean_and_streams_with_the_turn_number(client: TestClient) -> None:
+    document = dial(client, new_call_sid())
+    say = document.find("Say")
+    assert say is not None and say.get("language") == "ko-KR" and say.get("voice") == "Polly.Seoyeon"
+    assert "120" in (say.text or "") and "0번" in (say.text or "")
+    stream = document.find("Connect/Stream")
+    assert stream is not None and stream.get("url") == STREAM_URL
+    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"turn": "0"}
+    assert document.find("Redirect") is not None and (document.find("Redirect").text or "").endswith(
+        "/telephony/resume"
+    )  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda p, h: (p | {"From": "+821099999999"}, h), id="tampered-parameter"),
+        pytest.param(lambda p, h: (p, {}), id="missing-header"),
+        pytest.param(lambda p, h: (p, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}), id="wrong-signature"),
+    ],
+)
+def test_forged_voice_webhooks_are_refused_before_any_write(
+    client: TestClient, db: sessionmaker[Session], change: Any
+) -> None:
+    call_sid = new_call_sid()
+    params = call_params(call_sid)
+    headers = {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(PUBLIC + "/telephony/voice", params)}
+    params, headers = change(params, headers)
+    response = client.post("/telephony/voice", data=params, headers=headers)
+    assert response.status_code == 403
+    with session_scope(db) as session:
+        assert session.execute(select(PhoneCall).where(PhoneCall.call_sid == call_sid)).first() is None
+
+
+def test_signature_over_another_url_or_token_is_refused(client: TestClient) -> None:
+    params = call_params(new_call_sid())
+    for url, token in (("http://civic.example.kr/telephony/voice", TOKEN), (PUBLIC + "/telephony/voice", "other")):
+        signature = RequestValidator(token).compute_signature(url, params)
+        assert (
+            client.post("/telephony/voice", data=params, headers={"X-Twilio-Signature": signature}).status_code == 403
+        )
+
+
+def test_a_retried_voice_webhook_is_the_same_call(client: TestClient, db: sessionmaker[Session]) -> None:
+    call_sid = new_call_sid()
+    first, second = dial(client, call_sid), dial(client, call_sid)
+    assert ET.tostring(first) == ET.tostring(second)
+    with session_scope(db) as session:
+        calls = session.execute(select(func.count()).where(PhoneCall.call_sid == call_sid)).scalar_one()
+        conversations = session.execute(
+            select(func.count()).where(Conversation.channel == "phone", Conversation.external_id == call_sid)
+        ).scalar_one()
+        conversation = session.execute(select(Conversation).where(Conversation.external_id == call_sid)).scalar_one()
+        greetings = session.execute(
+            select(func.count()).where(Message.conversation_id == conversation.id, Message.sender == "system")
+        ).scalar_one()
+        assert (calls, conversations, greetings) == (1, 1, 1)
+        assert conversation.citizen_id is not None  # the caller's number is the verified phone
+
+
+def test_malformed_call_sid_is_refused(client: TestClient) -> None:
+    response = signed_post(client, "/telephony/voice", call_params("CA../../etc"))
+    assert response.status_code == 400
+
+
+def test_unsigned_or_forged_stream_upgrade_is_refused(client: TestClient) -> None:
+    for signature in ("", RequestValidator(TOKEN).compute_signature(PUBLIC + "/telephony/stream", {})):
+        with pytest.raises(WebSocketDisconnect), open_stream(client, signature) as ws:
+            ws.receive_text()
+
+
+def test_pressing_0_hands_the_caller_to_the_operators_queue(
+    client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    with open_stream(client) as ws:
+        send_start(ws, call_sid, 0)
+        press(ws, "0")
+        [document] = updates_for(twilio, call_sid, 1)
+        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    assert document.findtext("Enqueue") == "120-operators"
+    assert "상담원" in said(document)
+    assert call_row(db, call_sid).status == "queued"
+    with session_scope(db) as session:
+        conversation = session.execute(select(Conversation).where(Conversation.external_id == call_sid)).scalar_one()
+        assert conversation.handoff_requested_at is not None
+        assert conversation.handoff_reason == "phone: caller_pressed_0"
+
+
+def test_a_key_that_is_no_choice_asks_again_and_a_stale_stream_is_ignored(
+    client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    with open_stream(client) as ws:
+        send_start(ws, call_sid, 0)
+        press(ws, "9")
+        [document] = updates_for(twilio, call_sid, 1)
+        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    assert said(document).startswith("9번은 없는 번호예요.")
+    assert "불편 신고는 1번" in said(document)
+    stream = document.find("Connect/Stream")
+    assert stream is not None and stream.find("Parameter").get("value") == "1"  # type: ignore[union-attr]
+    # The stream of turn 0 again (a late reconnect) changes nothing.
+    with open_stream(client) as ws:
+        send_start(ws, call_sid, 0)
+        press(ws, "0")
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_text()
+    time.sleep(0.2)
+    assert len([u for u in twilio.call_updates if u["call_sid"] == call_sid]) == 1
+    assert call_row(db, call_sid).status == "active"
+
+
+def test_silence_asks_again_then_offers_an_operator_then_says_goodbye(
+    client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    for turn in range(3):
+        with open_stream(client) as ws:
+            send_start(ws, call_sid, turn)
+            silence = base64.b64encode(bytes([MULAW_SILENCE]) * FRAME_BYTES).decode()
+            ws.send_text(json.dumps({"event": "media", "sequenceNumber": "2", "media": {"payload": silence}}))
+            documents = updates_for(twilio, call_sid, turn + 1)
+            ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    first, second, third = documents
+    assert said(first).startswith("말씀이 잘 들리지 않았어요.")
+    assert "0번" in said(second) and "상담원" in said(second)
+    assert third.find("Hangup") is not None and third.find("Connect") is None
+    call = call_row(db, call_sid)
+    assert (call.status, call.end_reason) == ("ended", "silence")
+
+
+def test_bad_frames_are_skipped_and_the_turn_still_counts(
+    client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    with open_stream(client) as ws:
+        ws.send_text("not json")
+        ws.send_bytes(b"\x00\x01binary")
+        send_start(ws, call_sid, 0)
+        ws.send_text(json.dumps({"event": "media", "media": {"payload": "%%%not base64%%%"}}))
+        ws.send_text(json.dumps({"event": "media", "media": {"payload": base64.b64encode(b"\xff" * 50_000).decode()}}))
+        ws.send_text(json.dumps({"no_event": True}))
+        press(ws, "*#")  # keys that are no choice
+        [document] = updates_for(twilio, call_sid, 1)
+        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    assert "없는 번호" in said(document)
+
+
+def test_a_stream_of_another_account_or_without_start_gets_no_answer(
+    client: TestClient, twilio: FakeTwilioAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    with open_stream(client) as ws:
+        send_start(ws, call_sid, 0, account="AC" + "0" * 32)
+        press(ws, "0")
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_text()
+    monkeypatch.setattr(media_stream, "START_TIMEOUT_SECONDS", 0.3)
+    with open_stream(client) as ws:
+        ws.send_text(json.dumps({"event": "connected"}))
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_text()
+    assert not [u for u in twilio.call_updates if u["call_sid"] == call_sid]
+
+
+def test_the_status_callback_ends_the_call_once(client: TestClient, db: sessionmaker[Session]) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    for _ in range(2):  # Twilio retries callbacks
+        response = signed_post(client, "/telephony/status", call_params(call_sid, CallStatus="completed"))
+        assert response.status_code == 204
+    call = call_row(db, call_sid)
+    assert (call.status, call.end_reason) == ("ended", "hangup")
+    # A stream or a resume for the finished call gets a goodbye, not a new turn.
+    resumed = signed_post(client, "/telephony/resume", call_params(call_sid, CallStatus="in-progress"))
+    assert ET.fromstring(resumed.text).find("Hangup") is not None
