@@ -100,8 +100,9 @@ async def test_a_caller_files_a_report_with_keys_and_speech_and_gets_the_number_
     # The case number, spoken digit by digit, also arrives by SMS, exactly once.
     digits = " ".join(case.number[-6:])
     assert digits in filed
+    due = f"{case.due_at.year}년 {case.due_at.month}월 {case.due_at.day}일"
     assert [m["body"] for m in twilio_api.messages_to(caller)] == [
-        f"[{case.number}] 민원이 접수되었습니다. 처리 기한은 {case.due_at.year}년 {case.due_at.month}월 {case.due_at.day}일입니다."
+        f"[{case.number}] 민원이 접수되었습니다. 처리 기한은 {due}입니다."
     ]
 
 
