@@ -1,0 +1,132 @@
+"""What the phone line expects after each bot reply, how it reads replies aloud, and which response a text is."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+import yaml
+
+from civic.districts import district_names
+from telephony.expectations import (
+    Expectation,
+    after_reply,
+    asks_for_operator,
+    button_choices,
+    case_number_from_keys,
+    district_choices,
+    main_menu,
+    menu_text,
+)
+from telephony.phone_texts import has_final_consonant, menu, spoken
+from telephony.responses import DOMAIN, response_name
+
+CATEGORY_BUTTONS = [
+    {"title": "불법 주정차", "payload": '/inform{"category":"illegal_parking"}'},
+    {"title": "가로등·보안등 고장", "payload": '/inform{"category":"broken_streetlight"}'},
+    {"title": "소음", "payload": '/inform{"category":"noise"}'},
+]
+YES_NO = [{"title": "네, 접수해 주세요", "payload": "/affirm"}, {"title": "고칠 게 있어요", "payload": "/deny"}]
+
+
+def korean_templates() -> list[tuple[str, str]]:
+    domain = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))
+    return [
+        (name, variant["text"])
+        for name, variants in domain["responses"].items()
+        for variant in variants
+        if variant.get("text") and not variant.get("condition")
+    ]
+
+
+@pytest.mark.parametrize(("name", "template"), korean_templates())
+def test_every_korean_response_is_recognised_with_its_placeholders_filled(name: str, template: str) -> None:
+    filled = re.sub(r"\{[a-z_]+\}", "값123", template)
+    assert response_name(filled) == name
+
+
+def test_texts_that_are_no_response_are_not_recognised() -> None:
+    assert response_name("echo: 안녕") is None
+    assert response_name("") is None
+
+
+def test_buttons_become_keys_with_spoken_forms() -> None:
+    choices = button_choices(CATEGORY_BUTTONS)
+    assert [c.key for c in choices] == ["1", "2", "3"]
+    assert choices[1].payload == '/inform{"category":"broken_streetlight"}'
+    assert {"가로등", "보안등"} <= set(choices[1].phrases)
+    yes, no = button_choices(YES_NO)
+    assert (yes.label, no.label) == ("네", "아니요")
+    assert "맞아요" in yes.phrases and "아뇨" in no.phrases
+
+
+@pytest.mark.parametrize(
+    ("heard", "expected"),
+    [
+        ("마포구요", "마포구"),
+        ("마포도", "마포구"),
+        ("노원", "노원구"),
+        ("중구", "중구"),
+        ("강남부", "강남구"),
+        ("잘 모르겠어요", None),
+    ],
+)
+def test_districts_are_matched_by_their_whole_or_short_name_or_closely(heard: str, expected: str | None) -> None:
+    expectation = after_reply("어느 구인가요?", [], "utter_ask_district")
+    assert expectation.kind == "grammar"
+    choice = expectation.match(heard)
+    assert (choice.text if choice else None) == expected
+
+
+def test_the_district_grammar_has_every_gu_and_the_operator() -> None:
+    phrases = after_reply("?", [], "utter_ask_district").phrases
+    assert set(district_names()) <= set(phrases)
+    assert "상담원" in phrases
+    assert len(district_choices()) == 25
+
+
+@pytest.mark.parametrize(("heard", "label"), [("네", "네"), ("내 맞아요", "네"), ("아니요", "아니요"), ("리요", None)])
+def test_yes_and_no(heard: str, label: str | None) -> None:
+    choice = after_reply("이대로 접수할까요?", YES_NO, "utter_report_summary").match(heard)
+    assert (choice.label if choice else None) == label
+
+
+def test_open_questions_are_free_and_the_menu_comes_back_after_filing() -> None:
+    assert after_reply("정확한 위치를 말씀해 주세요.", [], "utter_ask_place") == Expectation(
+        "free", "정확한 위치를 말씀해 주세요.", response="utter_ask_place"
+    )
+    filed = after_reply("접수되었어요.", [], "utter_case_filed")
+    assert [c.command for c in filed.choices] == ["report", "status"]
+    assert after_reply("접수번호?", [], "utter_ask_case_number").case_number_keys
+
+
+def test_expectations_survive_the_database_round_trip() -> None:
+    for expectation in (main_menu("인사"), after_reply("?", CATEGORY_BUTTONS, "utter_ask_category")):
+        assert Expectation.from_json(expectation.to_json()) == expectation
+
+
+def test_case_numbers_from_keys() -> None:
+    today = date(2026, 11, 25)
+    assert case_number_from_keys("123", today) == "SR-2026-000123"
+    assert case_number_from_keys("2025000042", today) == "SR-2025-000042"
+    assert case_number_from_keys("9999999", today) == "SR-2026-999999"
+
+
+def test_operator_is_asked_for_in_a_sentence_but_not_by_a_near_miss() -> None:
+    assert asks_for_operator("상담원 연결해 주세요")
+    assert asks_for_operator("상담사요")
+    assert not asks_for_operator("상담")
+    assert not asks_for_operator("한 번")
+
+
+def test_menu_uses_the_right_particle() -> None:
+    assert has_final_consonant("소음") and not has_final_consonant("불법 주정차") and has_final_consonant("10")
+    assert menu([("불법 주정차", "1"), ("소음", "6")]) == "불법 주정차는 1번, 소음은 6번을 누르시거나 말씀해 주세요."
+    expectation = after_reply("확인해 주세요.", YES_NO, "utter_report_summary")
+    assert menu_text(expectation) == "네는 1번, 아니요는 2번을 누르시거나 말씀해 주세요."
+
+
+def test_chat_texts_are_made_fit_to_be_read_aloud() -> None:
+    text = "📊 신고 내용을 확인해 주세요:\n• 유형: 소음\n• 구: 마포구\n자세히: https://civic.example.kr/x\n접수번호 SR-2026-000123"
+    assert spoken(text) == "신고 내용을 확인해 주세요: 유형: 소음. 구: 마포구. 자세히: 접수번호 SR 2026, 0 0 0 1 2 3."
