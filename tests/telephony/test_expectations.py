@@ -128,5 +128,8 @@ def test_menu_uses_the_right_particle() -> None:
 
 
 def test_chat_texts_are_made_fit_to_be_read_aloud() -> None:
-    text = "📊 신고 내용을 확인해 주세요:\n• 유형: 소음\n• 구: 마포구\n자세히: https://civic.example.kr/x\n접수번호 SR-2026-000123"
+    text = (
+        "📊 신고 내용을 확인해 주세요:\n• 유형: 소음\n• 구: 마포구\n"
+        "자세히: https://civic.example.kr/x\n접수번호 SR-2026-000123"
+    )
     assert spoken(text) == "신고 내용을 확인해 주세요: 유형: 소음. 구: 마포구. 자세히: 접수번호 SR 2026, 0 0 0 1 2 3."
