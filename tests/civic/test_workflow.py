@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -80,3 +82,67 @@ def test_no_notice_without_conversation_or_when_disabled(session: Session, make_
     transition(session, case=quiet, to=CaseStatus.ACCEPTED, actor="operator:1", notify=False)
     count = session.execute(select(OutboxMessage).where(OutboxMessage.conversation_id == quiet.conversation_id)).all()
     assert count == []
+
+
+def _phone_case(session: Session, *, caller: str | None) -> Case:
+    from civic.cases import file_case
+    from civic.phone_calls import start_call
+
+    call = start_call(session, call_sid="CA" + uuid.uuid4().hex, caller=caller, expectation={})
+    session.flush()
+    return file_case(
+        session,
+        category="noise",
+        district="마포구",
+        place="합정역",
+        description="소음",
+        channel="phone",
+        conversation_id=call.conversation_id,
+    )
+
+
+def test_phone_callers_get_their_number_and_later_changes_by_sms(session: Session) -> None:
+    from civic.phones import decrypt_phone
+    from civic.workflow import announce_filing
+
+    case = _phone_case(session, caller="+821047775555")
+    announce_filing(session, case=case)
+    announce_filing(session, case=case)  # a retried filing turn queues nothing more
+    transition(session, case=case, to=CaseStatus.ACCEPTED, actor="operator:1")
+    rows = (
+        session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.conversation_id == case.conversation_id)
+            .order_by(OutboxMessage.id)
+        )
+        .scalars()
+        .all()
+    )
+    assert [row.channel for row in rows] == ["sms", "sms"]
+    assert rows[0].text.startswith(f"[{case.number}] 민원이 접수되었습니다")
+    assert rows[1].text.startswith(f"[{case.number}] 120 상담사가 민원을 확인했습니다")
+    assert {decrypt_phone(base64.b64decode(row.data["to_ciphertext"])) for row in rows} == {"+821047775555"}
+    assert all("+8210" not in row.text for row in rows)
+
+
+def test_a_caller_who_withheld_the_number_gets_no_sms(session: Session) -> None:
+    from civic.workflow import announce_filing
+
+    case = _phone_case(session, caller="anonymous")
+    announce_filing(session, case=case)
+    transition(session, case=case, to=CaseStatus.ACCEPTED, actor="operator:1")
+    assert (
+        session.execute(select(OutboxMessage).where(OutboxMessage.conversation_id == case.conversation_id)).first()
+        is None
+    )
+
+
+def test_chat_filings_are_not_announced_twice(session: Session, make_case: MakeCase) -> None:
+    from civic.workflow import announce_filing
+
+    case = make_case()
+    announce_filing(session, case=case)  # the chat shows the bot's own answer; no extra notice
+    assert (
+        session.execute(select(OutboxMessage).where(OutboxMessage.conversation_id == case.conversation_id)).first()
+        is None
+    )

@@ -308,3 +308,50 @@ def test_the_status_callback_ends_the_call_once(client: TestClient, db: sessionm
     # A stream or a resume for the finished call gets a goodbye, not a new turn.
     resumed = signed_post(client, "/telephony/resume", call_params(call_sid, CallStatus="in-progress"))
     assert ET.fromstring(resumed.text).find("Hangup") is not None
+
+
+def test_mashed_keys_are_capped_and_answered_once(client: TestClient, twilio: FakeTwilioAPI) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    with open_stream(client) as ws:
+        send_start(ws, call_sid, 0)
+        press(ws, "98765432109876543210#")
+        [document] = updates_for(twilio, call_sid, 1)
+        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    time.sleep(0.3)
+    assert len([u for u in twilio.call_updates if u["call_sid"] == call_sid]) == 1
+    # "9" can begin no choice, so the entry ends there; the rest of the mashing reaches no one.
+    assert said(document).startswith("9번은 없는 번호예요.")
+
+
+def test_a_call_past_the_time_limit_goes_to_an_operator(
+    client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    line = client.app.state.phone_line  # type: ignore[attr-defined]
+    settings = line.settings
+    line.settings = settings.model_copy(update={"phone_max_call_seconds": 0})
+    try:
+        call_sid = new_call_sid()
+        dial(client, call_sid)
+        with open_stream(client) as ws:
+            send_start(ws, call_sid, 0)
+            press(ws, "1")
+            [document] = updates_for(twilio, call_sid, 1)
+            ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    finally:
+        line.settings = settings
+    assert document.findtext("Enqueue") == "120-operators"
+    assert "통화가 길어져" in said(document)
+    assert call_row(db, call_sid).status == "queued"
+
+
+def test_a_caller_hanging_up_while_listened_to_ends_the_call(client: TestClient, db: sessionmaker[Session]) -> None:
+    call_sid = new_call_sid()
+    dial(client, call_sid)
+    with open_stream(client) as ws:
+        send_start(ws, call_sid, 0)
+        ws.send_text(json.dumps({"event": "stop", "stop": {"callSid": call_sid}}))
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_text()
+    call = call_row(db, call_sid)
+    assert (call.status, call.end_reason) == ("ended", "hangup")
