@@ -31,6 +31,9 @@ train: models/.trained ## Train the Rasa model when nlu/, config.yml or domain.y
 nlu-eval: $(RASA_VENV)/.installed models/.trained ## Score the model on the held-out split (nlu/tests/)
 	$(RASA_VENV)/bin/python -m nlu.evaluate --model models --tests nlu/tests
 
+asr-eval: $(VENV)/.installed ## Character error rate and real-time factor per ASR engine (DIR=folder with transcripts.tsv)
+	$(VENV)/bin/python -m telephony.asr_eval $(or $(DIR),tests/telephony/audio)
+
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy civic bot actions webapp telephony
@@ -58,4 +61,4 @@ models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) 
 	$(RASA_VENV)/bin/rasa train --config config.yml --domain domain.yml --data $(TRAINING_DATA) --out models --quiet
 	touch $@
 
-.PHONY: help run setup test bench train nlu-eval lint migrate shell
+.PHONY: help run setup test bench train nlu-eval asr-eval lint migrate shell

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -30,6 +31,16 @@ SHORT_WINDOW_MARGIN = 100  # audio up to 9 s goes in the short window
 # Callers in these languages are offered an operator (the phone bot speaks Korean only).
 FOREIGN_LANGUAGES = frozenset({"en", "ja", "zh"})
 FOREIGN_LANGUAGE_PROBABILITY = 0.7
+MIN_FOREIGN_LETTERS = 8
+SCRIPT_SHARE = 0.8
+_SCRIPTS = {
+    "en": lambda ch: ch.isascii(),
+    "ja": lambda ch: "\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff",  # kana and kanji, not Hangul
+    "zh": lambda ch: "\u4e00" <= ch <= "\u9fff",
+}
+_REPEATED = re.compile(r"(\S.{0,14}?)(?:[\s,.]*\1){2,}")
+_NOT_A_WORD = re.compile(r"[^\w\s]")
+UNKNOWN_WORD = "<UNK>"  # this model's unknown-word token (Vosk's docs say "[unk]", which it does not have)
 MAX_NEW_TOKENS = 220
 TOKENS_PER_SECOND = 12
 WHISPER_PARTS = (
@@ -52,14 +63,25 @@ class Transcript:
     confidence: float = 1.0  # Vosk's mean word confidence; Whisper's is not comparable and stays 1.0
 
 
-def collapse_repeats(text: str, keep: int = 2) -> str:
-    """Cuts a word repeated more than `keep` times in a row: Whisper's loop on unclear audio ("럽, 럽, 럽…")."""
-    words: list[str] = []
-    for word in text.split():
-        if len(words) >= keep and all(w.strip(",.") == word.strip(",.") for w in words[-keep:]):
-            continue
-        words.append(word)
-    return " ".join(words)
+def is_foreign(heard: Transcript) -> bool:
+    """Whether Whisper heard a caller in another language: sure of it, or its text is in that language's script.
+
+    Over the phone Whisper was only 0.65 sure of an English sentence, while silence and noise also come out
+    "English" at ~0.6 but with no words; the script of the words tells the two apart.
+    """
+    if heard.language not in FOREIGN_LANGUAGES or not heard.text.strip():
+        return False
+    if heard.language_probability >= FOREIGN_LANGUAGE_PROBABILITY:
+        return True
+    letters = [ch for ch in heard.text if ch.isalpha()]
+    in_script = sum(1 for ch in letters if _SCRIPTS[heard.language](ch))
+    return len(letters) >= MIN_FOREIGN_LETTERS and in_script >= SCRIPT_SHARE * len(letters)
+
+
+def collapse_repeats(text: str) -> str:
+    """Keeps once what comes three or more times in a row: Whisper's loops on unclear audio ("럽, 럽, 럽…",
+    "꼼꼼꼼꼼", "연결 상담원 연결 상담원 연결 상담원"). Said twice stays twice."""
+    return " ".join(_REPEATED.sub(r"\1", text).split())
 
 
 def whisper_model_dir(cache_dir: Path) -> Path:
@@ -157,7 +179,7 @@ class VoskEngine:
     def __init__(self, model_dir: Path) -> None:
         from vosk import Model, SetLogLevel
 
-        SetLogLevel(-1)
+        SetLogLevel(-2)  # -1 still warns once per grammar word missing from the vocabulary, on every call
         self.model = Model(str(model_dir))
 
     def transcribe(self, audio: np.ndarray, *, phrases: Sequence[str] = ()) -> Transcript:
@@ -166,14 +188,17 @@ class VoskEngine:
 
         started = time.perf_counter()
         if phrases:
-            recognizer = KaldiRecognizer(self.model, MODEL_RATE, json.dumps([*phrases, "[unk]"], ensure_ascii=False))
+            # Words only (the model knows no "·" or ","), plus the model's unknown-word token for the rest.
+            cleaned = [" ".join(_NOT_A_WORD.sub(" ", p).split()) for p in phrases]
+            grammar = json.dumps([*dict.fromkeys(c for c in cleaned if c), UNKNOWN_WORD], ensure_ascii=False)
+            recognizer = KaldiRecognizer(self.model, MODEL_RATE, grammar)
         else:
             recognizer = KaldiRecognizer(self.model, MODEL_RATE)
         recognizer.SetWords(True)
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
         recognizer.AcceptWaveform(pcm)
         result: dict[str, Any] = json.loads(recognizer.FinalResult())
-        words = [w for w in result.get("result", []) if w.get("word") not in ("[unk]", "<UNK>")]
+        words = [w for w in result.get("result", []) if w.get("word") not in ("[unk]", UNKNOWN_WORD)]
         text = " ".join(w["word"] for w in words)
         confidence = float(np.mean([w.get("conf", 0.0) for w in words])) if words else 0.0
         return Transcript(text=text, engine="vosk", seconds=time.perf_counter() - started, confidence=confidence)
@@ -246,11 +271,9 @@ class Recognizers:
 
     def _whisper_free_form(self, audio: np.ndarray, hotwords: Sequence[str]) -> Transcript:
         heard = self.whisper().transcribe(audio, hotwords=hotwords, detect_language=True)
-        if heard.language == "ko" or (
-            heard.language in FOREIGN_LANGUAGES and heard.language_probability >= FOREIGN_LANGUAGE_PROBABILITY
-        ):
+        if heard.language == "ko" or is_foreign(heard):
             return heard
-        # An unsure guess of some third language is usually Korean said unclearly: read it as Korean.
+        # An unsure guess of another language is usually Korean said unclearly: read it as Korean.
         forced = self.whisper().transcribe(audio, hotwords=hotwords)
         return Transcript(forced.text, "whisper", heard.seconds + forced.seconds, "ko", heard.language_probability)
 

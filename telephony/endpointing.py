@@ -14,7 +14,7 @@ MIN_SPEECH_RMS = 300.0
 NOISE_FACTOR = 3.5
 START_FRAMES = 3  # 60 ms of loud frames starts a turn: a click or a pop does not
 MIN_SPEECH_FRAMES = 8  # a "turn" shorter than 160 ms of speech is noise
-PRE_ROLL_FRAMES = 15  # 300 ms before the start are kept: onsets are quiet
+PRE_ROLL_FRAMES = 15  # 300 ms are kept from before the turn was sure to start (240 ms before its first loud frame)
 TAIL_FRAMES = 5  # 100 ms of silence kept after the end
 NOISE_ADAPTATION = 0.05
 
@@ -86,6 +86,10 @@ class Endpointer:
     def _finish(self, *, cut: bool) -> Utterance:
         keep = len(self.frames) - max(0, self.quiet_run - TAIL_FRAMES)
         utterance = Utterance(np.concatenate(self.frames[:keep]), self.last_voiced_at, cut)
+        if cut:
+            # Nobody speaks for the whole maximum without a pause: a line this loud is noise. Learning its level
+            # stops the endpointer from cutting one fake turn after another.
+            self.noise_rms = max(self.noise_rms, float(np.median([frame_rms(f) for f in self.frames])))
         self._reset()
         return utterance
 

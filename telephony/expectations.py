@@ -68,11 +68,10 @@ class Expectation:
 
     @property
     def phrases(self) -> list[str]:
-        """Every phrase of every choice plus the operator's, once each: the grammar and the hot words."""
+        """Every phrase of every choice, once each: the grammar, and Whisper's hot words."""
         seen: dict[str, None] = {}
         for choice in self.choices:
             seen.update(dict.fromkeys(choice.phrases))
-        seen.update(dict.fromkeys(OPERATOR_PHRASES))
         return list(seen)
 
     def match(self, heard: str) -> Choice | None:

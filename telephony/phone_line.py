@@ -35,10 +35,11 @@ from civic.phone_calls import (
 from civic.settings import Settings
 from telephony import phone_texts as say
 from telephony import twiml
-from telephony.asr import FOREIGN_LANGUAGES, Recognizers, Transcript
+from telephony.asr import Recognizers, Transcript, is_foreign
 from telephony.audio import PHONE_RATE, phone_to_model_rate, wav_bytes
 from telephony.expectations import (
     OPERATOR_KEY,
+    OPERATOR_PHRASES,
     Choice,
     Expectation,
     after_reply,
@@ -288,7 +289,7 @@ class PhoneLine:
         audio = phone_to_model_rate(speech.samples)
         heard = await self._recognise(expectation, audio)
         choice = expectation.match(heard.text) if expectation.kind == "grammar" and heard.text else None
-        if heard.language in FOREIGN_LANGUAGES:
+        if heard.language != "ko" and is_foreign(heard):
             sentence = say.FOREIGN_LANGUAGE[heard.language]
             return await self._again(
                 state, say.FOREIGN_LANGUAGE_KO, miss=True, heard=heard.text, foreign=(heard.language, sentence)
@@ -307,12 +308,20 @@ class PhoneLine:
         return await self._to_bot(state, inbound, heard=heard.text)
 
     async def _recognise(self, expectation: Expectation, audio: np.ndarray) -> Transcript:
-        """A closed question first by its grammar; an answer outside it, and open questions, free-form."""
+        """A closed question first by its grammar; an answer outside it, and open questions, free-form.
+
+        "상담원" is a hot word only once the answer is not one of the expected ones: biased towards it from the
+        start, Whisper heard 상담원 in some district names and would have transferred those callers.
+        """
         if expectation.kind == "grammar":
-            heard = await self.recognizers.grammar(audio, expectation.phrases)
+            grammar = expectation.phrases
+            if self.recognizers.grammar_engine == "vosk":
+                grammar = [*grammar, *OPERATOR_PHRASES]  # a grammar hears nothing it does not list
+            heard = await self.recognizers.grammar(audio, grammar)
             if heard.text and (expectation.match(heard.text) or asks_for_operator(heard.text)):
                 return heard
-        return await self.recognizers.free_form(audio, hotwords=expectation.phrases if expectation.choices else ())
+            return await self.recognizers.free_form(audio, hotwords=[*expectation.phrases, *OPERATOR_PHRASES])
+        return await self.recognizers.free_form(audio, hotwords=expectation.phrases)
 
     def _choice_inbound(
         self, state: CallState, choice: Choice, heard: str, attachment_ids: tuple[str, ...] = ()

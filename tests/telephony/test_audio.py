@@ -170,14 +170,19 @@ def test_a_click_is_not_a_turn() -> None:
     assert not endpointer.speaking
 
 
-def test_a_turn_that_never_stops_is_cut() -> None:
+def test_a_turn_that_never_stops_is_cut_once_and_then_heard_as_noise() -> None:
     endpointer = Endpointer(end_silence_ms=600, max_utterance_s=2)
     results = feed_all(endpointer, [loud() for _ in range(250)])
-    assert len(results) == 2
-    (done, first), _ = results
+    # A line loud for the whole maximum is noise: cut once, then its level is learned, not cut again and again.
+    assert len(results) == 1
+    (done, first), *_ = results
     assert first.cut
     assert len(first.samples) == 100 * FRAME_BYTES
     assert done == 99  # the pre-roll frames count towards the 100
+    assert endpointer.threshold() > 3000 * 3
+    # A caller speaking over that line still makes a turn.
+    speech = [loud(20_000) for _ in range(40)] + [loud() for _ in range(40)]
+    assert len(feed_all(endpointer, speech)) == 1
 
 
 def test_a_rising_noise_floor_does_not_start_a_turn_but_speech_over_it_does() -> None:
