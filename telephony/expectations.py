@@ -74,9 +74,9 @@ class Expectation:
             seen.update(dict.fromkeys(choice.phrases))
         return list(seen)
 
-    def match(self, heard: str) -> Choice | None:
-        """The choice whose phrase is closest to what was heard, if close enough."""
-        return best_choice(heard, self.choices)
+    def match(self, heard: str, threshold: float = MATCH_THRESHOLD) -> Choice | None:
+        """The choice whose phrase is closest to what was heard, if close enough (1.0: said whole)."""
+        return best_choice(heard, self.choices, threshold)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,12 +108,12 @@ def similarity(heard: str, phrase: str) -> float:
     return SequenceMatcher(None, a, b).ratio()
 
 
-def best_choice(heard: str, choices: Sequence[Choice]) -> Choice | None:
+def best_choice(heard: str, choices: Sequence[Choice], threshold: float = MATCH_THRESHOLD) -> Choice | None:
     scored = [(max((similarity(heard, p) for p in c.phrases), default=0.0), len(c.phrases), c) for c in choices]
     if not scored:
         return None
     score, _, choice = max(scored, key=lambda item: (item[0], -item[1]))
-    return choice if score >= MATCH_THRESHOLD else None
+    return choice if score >= threshold else None
 
 
 def asks_for_operator(heard: str) -> bool:

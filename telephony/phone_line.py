@@ -310,18 +310,24 @@ class PhoneLine:
     async def _recognise(self, expectation: Expectation, audio: np.ndarray) -> Transcript:
         """A closed question first by its grammar; an answer outside it, and open questions, free-form.
 
-        "상담원" is a hot word only once the answer is not one of the expected ones: biased towards it from the
-        start, Whisper heard 상담원 in some district names and would have transferred those callers.
+        "상담원" is a hot word at the menu, and at a closed question only once the answer is not one of the
+        expected ones: biased towards it from the start, Whisper heard 상담원 in some district names and would
+        have transferred those callers. A description is transcribed with no bias at all.
         """
-        if expectation.kind == "grammar":
-            grammar = expectation.phrases
-            if self.recognizers.grammar_engine == "vosk":
-                grammar = [*grammar, *OPERATOR_PHRASES]  # a grammar hears nothing it does not list
-            heard = await self.recognizers.grammar(audio, grammar)
-            if heard.text and (expectation.match(heard.text) or asks_for_operator(heard.text)):
-                return heard
-            return await self.recognizers.free_form(audio, hotwords=[*expectation.phrases, *OPERATOR_PHRASES])
-        return await self.recognizers.free_form(audio, hotwords=expectation.phrases)
+        if expectation.kind != "grammar":
+            menu = [*expectation.phrases, *OPERATOR_PHRASES] if expectation.choices else []
+            return await self.recognizers.free_form(audio, hotwords=menu)
+        grammar = expectation.phrases
+        if self.recognizers.grammar_engine == "vosk":
+            grammar = [*grammar, *OPERATOR_PHRASES]  # a grammar hears nothing it does not list
+        heard = await self.recognizers.grammar(audio, grammar)
+        if heard.text and (expectation.match(heard.text, threshold=1.0) or asks_for_operator(heard.text)):
+            return heard  # an expected answer said whole: the fast path
+        # A near miss ("마포도" for 마포구, but also "강남원" for 상담원) is checked by a second, open listen.
+        second = await self.recognizers.free_form(audio, hotwords=[*expectation.phrases, *OPERATOR_PHRASES])
+        if asks_for_operator(second.text) or expectation.match(second.text):
+            return second
+        return heard if heard.text and expectation.match(heard.text) else second
 
     def _choice_inbound(
         self, state: CallState, choice: Choice, heard: str, attachment_ids: tuple[str, ...] = ()

@@ -106,7 +106,23 @@ async def test_a_caller_files_a_report_with_keys_and_speech_and_gets_the_number_
     ]
 
 
-async def test_saying_상담원_hands_the_call_over_with_what_was_filled(
+async def test_saying_상담원_at_the_menu_queues_the_caller(
+    stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session]
+) -> None:
+    call = simulator(stack, twilio_api, e164(new_phone()))
+    async with httpx.AsyncClient(timeout=60) as http:
+        await call.dial(http)
+        turn = await call.play(clip("상담원"))
+        report = await call.hang_up()
+    assert report.ended == "queued"
+    assert "상담원에게 연결해 드릴게요" in turn.replies[-1]
+    with session_scope(db) as session:
+        conversation = conversation_of(session, report)
+        assert conversation.handoff_requested_at is not None
+        assert conversation.handoff_reason == "phone: caller_asked"
+
+
+async def test_pressing_0_mid_report_hands_the_call_over_with_what_was_filled(
     stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session]
 ) -> None:
     call = simulator(stack, twilio_api, e164(new_phone()))
@@ -114,14 +130,12 @@ async def test_saying_상담원_hands_the_call_over_with_what_was_filled(
         await call.dial(http)
         await call.play("dtmf:1")
         await call.play("dtmf:3")  # dumped garbage
-        turn = await call.play(clip("상담원"))
-        assert call.report.ended == "queued"
-        assert "상담원에게 연결해 드릴게요" in turn.replies[-1]
+        await call.play("dtmf:0")
         report = await call.hang_up()
+    assert report.ended == "queued"
     with session_scope(db) as session:
         conversation = conversation_of(session, report)
-        assert conversation.handoff_requested_at is not None
-        assert conversation.handoff_reason == "phone: caller_asked"
+        assert conversation.handoff_reason == "phone: caller_pressed_0"
         handoff = (
             session.execute(
                 select(Message).where(Message.conversation_id == conversation.id, Message.sender == "system")
