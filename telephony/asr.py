@@ -262,11 +262,20 @@ class Recognizers:
             self._whisper_pool, lambda: self.whisper().transcribe(audio, hotwords=phrases)
         )
 
-    async def free_form(self, audio: np.ndarray, *, hotwords: Sequence[str] = ()) -> Transcript:
-        """Whatever the caller said, with the language detected (a foreign caller is offered an operator)."""
+    async def free_form(
+        self, audio: np.ndarray, *, hotwords: Sequence[str] = (), detect_language: bool = True
+    ) -> Transcript:
+        """Whatever the caller said; with `detect_language`, a foreign caller is told apart (offered an operator).
+
+        Detection costs a second decoding whenever Whisper's guess is neither Korean nor a sure foreign language.
+        """
         loop = asyncio.get_running_loop()
         if self.free_form_engine == "vosk":
             return await loop.run_in_executor(self._vosk_pool, lambda: self.vosk().transcribe(audio))
+        if not detect_language:
+            return await loop.run_in_executor(
+                self._whisper_pool, lambda: self.whisper().transcribe(audio, hotwords=hotwords)
+            )
         return await loop.run_in_executor(self._whisper_pool, lambda: self._whisper_free_form(audio, hotwords))
 
     def _whisper_free_form(self, audio: np.ndarray, hotwords: Sequence[str]) -> Transcript:

@@ -287,7 +287,9 @@ class PhoneLine:
     async def _speech(self, state: CallState, speech: Speech) -> TurnResult:
         expectation = state.expectation
         audio = phone_to_model_rate(speech.samples)
-        heard = await self._recognise(expectation, audio)
+        # A caller in another language shows it in the first answer, or by not being understood; listening
+        # for it on every turn would cost every turn a second decoding.
+        heard = await self._recognise(expectation, audio, detect_language=state.turn == 0 or state.misses > 0)
         choice = expectation.match(heard.text) if expectation.kind == "grammar" and heard.text else None
         if heard.language != "ko" and is_foreign(heard):
             sentence = say.FOREIGN_LANGUAGE[heard.language]
@@ -307,7 +309,7 @@ class PhoneLine:
             inbound = Inbound("phone", state.call_sid, text=heard.text, attachment_ids=(recording,))
         return await self._to_bot(state, inbound, heard=heard.text)
 
-    async def _recognise(self, expectation: Expectation, audio: np.ndarray) -> Transcript:
+    async def _recognise(self, expectation: Expectation, audio: np.ndarray, *, detect_language: bool) -> Transcript:
         """A closed question first by its grammar; an answer outside it, and open questions, free-form.
 
         "상담원" is a hot word at the menu, and at a closed question only once the answer is not one of the
@@ -316,7 +318,7 @@ class PhoneLine:
         """
         if expectation.kind != "grammar":
             menu = [*expectation.phrases, *OPERATOR_PHRASES] if expectation.choices else []
-            return await self.recognizers.free_form(audio, hotwords=menu)
+            return await self.recognizers.free_form(audio, hotwords=menu, detect_language=detect_language)
         grammar = expectation.phrases
         if self.recognizers.grammar_engine == "vosk":
             grammar = [*grammar, *OPERATOR_PHRASES]  # a grammar hears nothing it does not list
@@ -324,7 +326,9 @@ class PhoneLine:
         if heard.text and (expectation.match(heard.text, threshold=1.0) or asks_for_operator(heard.text)):
             return heard  # an expected answer said whole: the fast path
         # A near miss ("마포도" for 마포구, but also "강남원" for 상담원) is checked by a second, open listen.
-        second = await self.recognizers.free_form(audio, hotwords=[*expectation.phrases, *OPERATOR_PHRASES])
+        second = await self.recognizers.free_form(
+            audio, hotwords=[*expectation.phrases, *OPERATOR_PHRASES], detect_language=detect_language
+        )
         if asks_for_operator(second.text) or expectation.match(second.text):
             return second
         return heard if heard.text and expectation.match(heard.text) else second
