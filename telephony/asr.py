@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from telephony.audio import MODEL_RATE
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Engine = Literal["whisper", "vosk"]
 # Whisper was trained on 30 s windows; CTranslate2's encoder also takes shorter ones. A phone answer of a few
@@ -204,11 +207,55 @@ class VoskEngine:
         return Transcript(text=text, engine="vosk", seconds=time.perf_counter() - started, confidence=confidence)
 
 
+URGENT, NORMAL = 0, 1
+
+
+class PriorityWorker:
+    """One thread that runs submitted calls one at a time, the most urgent waiting call first."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any] | None]] = (
+            queue.PriorityQueue()
+        )
+        self._order = itertools.count()  # first come, first served within one priority
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, priority: int, call: Callable[[], T]) -> asyncio.Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((priority, next(self._order), call, future))
+        return asyncio.wrap_future(future)
+
+    def _work(self) -> None:
+        while True:
+            _, _, call, future = self._queue.get()
+            if call is None or future is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue  # the caller hung up while waiting
+            try:
+                future.set_result(call())
+            except BaseException as error:  # handed to the awaiting coroutine, as an executor would
+                future.set_exception(error)
+
+    def close(self) -> None:
+        """Stops after the call in progress; calls still waiting are cancelled."""
+        while True:
+            try:
+                _, _, _, future = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if future is not None:
+                future.cancel()
+        self._queue.put((-1, -1, None, None))
+
+
 class Recognizers:
     """The engines the settings choose, each loaded once on first use, decoding off the event loop.
 
-    Whisper runs one utterance at a time (it already uses both cores); Vosk, 50× cheaper, has its own threads
-    so grammar turns do not queue behind a long free-form transcription.
+    Whisper runs one utterance at a time (it already uses both cores), closed answers first: a caller waiting
+    for "마포구" to be understood does not queue behind another caller's long description. Vosk, 50× cheaper,
+    has its own threads.
     """
 
     def __init__(
@@ -221,7 +268,7 @@ class Recognizers:
         self._whisper: WhisperEngine | None = None
         self._vosk: VoskEngine | None = None
         self._load_lock = threading.Lock()
-        self._whisper_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        self._whisper_queue = PriorityWorker("whisper")
         self._vosk_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vosk")
 
     def whisper(self) -> WhisperEngine:
@@ -258,9 +305,7 @@ class Recognizers:
         loop = asyncio.get_running_loop()
         if self.grammar_engine == "vosk":
             return await loop.run_in_executor(self._vosk_pool, lambda: self.vosk().transcribe(audio, phrases=phrases))
-        return await loop.run_in_executor(
-            self._whisper_pool, lambda: self.whisper().transcribe(audio, hotwords=phrases)
-        )
+        return await self._whisper_queue.run(URGENT, lambda: self.whisper().transcribe(audio, hotwords=phrases))
 
     async def free_form(
         self, audio: np.ndarray, *, hotwords: Sequence[str] = (), detect_language: bool = True
@@ -273,10 +318,8 @@ class Recognizers:
         if self.free_form_engine == "vosk":
             return await loop.run_in_executor(self._vosk_pool, lambda: self.vosk().transcribe(audio))
         if not detect_language:
-            return await loop.run_in_executor(
-                self._whisper_pool, lambda: self.whisper().transcribe(audio, hotwords=hotwords)
-            )
-        return await loop.run_in_executor(self._whisper_pool, lambda: self._whisper_free_form(audio, hotwords))
+            return await self._whisper_queue.run(NORMAL, lambda: self.whisper().transcribe(audio, hotwords=hotwords))
+        return await self._whisper_queue.run(NORMAL, lambda: self._whisper_free_form(audio, hotwords))
 
     def _whisper_free_form(self, audio: np.ndarray, hotwords: Sequence[str]) -> Transcript:
         heard = self.whisper().transcribe(audio, hotwords=hotwords, detect_language=True)
@@ -287,5 +330,5 @@ class Recognizers:
         return Transcript(forced.text, "whisper", heard.seconds + forced.seconds, "ko", heard.language_probability)
 
     def close(self) -> None:
-        self._whisper_pool.shutdown(wait=False, cancel_futures=True)
+        self._whisper_queue.close()
         self._vosk_pool.shutdown(wait=False, cancel_futures=True)

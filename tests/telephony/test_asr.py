@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -12,7 +14,10 @@ import numpy as np
 import pytest
 
 from telephony.asr import (
+    NORMAL,
+    URGENT,
     WHISPER_PARTS,
+    PriorityWorker,
     Recognizers,
     Transcript,
     VoskEngine,
@@ -197,3 +202,35 @@ def test_every_grammar_clip_names_one_choice() -> None:
 )
 def test_is_foreign(language: str, probability: float, text: str, foreign: bool) -> None:
     assert is_foreign(Transcript(text, "whisper", 0.1, language, probability)) is foreign
+
+
+async def test_the_priority_worker_runs_urgent_calls_first_and_cancels_on_close() -> None:
+    worker = PriorityWorker("test")
+    started, order = threading.Event(), []
+    release = threading.Event()
+
+    def blocking() -> str:
+        started.set()
+        release.wait(5)
+        return "first"
+
+    first = worker.run(NORMAL, blocking)
+    started.wait(5)
+    normal = worker.run(NORMAL, lambda: order.append("normal") or "normal")
+    urgent = worker.run(URGENT, lambda: order.append("urgent") or "urgent")
+    release.set()
+    assert await asyncio.gather(first, normal, urgent) == ["first", "normal", "urgent"]
+    assert order == ["urgent", "normal"]  # queued later, run earlier
+    failing = worker.run(URGENT, lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        await failing
+    release.clear()
+    started.clear()
+    busy = worker.run(NORMAL, blocking)
+    started.wait(5)
+    waiting = worker.run(NORMAL, lambda: "never")
+    worker.close()
+    release.set()
+    assert await busy == "first"
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
