@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import filing, merkle, nlu, phone, telegram, votes, webchat
+from bench import asr, filing, merkle, nlu, phone, telegram, votes, webchat
 
 
 def main() -> None:
@@ -10,6 +10,7 @@ def main() -> None:
     filing.main()
     webchat.main()
     telegram.main()
+    asr.main()
     phone.main()
     merkle.main()
     votes.main()
