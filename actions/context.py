@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,7 +10,7 @@ from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
 from civic.conversations import get_or_create_conversation
-from civic.db import get_session_factory, session_scope
+from civic.db import get_session_factory, in_thread
 from civic.language import LANGUAGES, detect_language
 
 T = TypeVar("T")
@@ -55,11 +54,7 @@ def conversation_id_of(session: Session, tracker: Tracker) -> int:
 async def in_session(work: Callable[[Session], T]) -> T:
     """Runs blocking database work in a thread, inside one committed transaction."""
 
-    def run() -> T:
-        with session_scope(get_session_factory()) as session:
-            return work(session)
-
-    return await asyncio.to_thread(run)
+    return await in_thread(get_session_factory(), work)
 
 
 def latest_entity(tracker: Tracker, entity: str) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -17,7 +16,7 @@ from bot.messages import gateway_message
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.text import clean_text, neutralize_commands
 from civic.conversations import get_or_create_conversation, record_message
-from civic.db import session_scope
+from civic.db import in_thread
 from civic.language import detect_language
 from civic.models import Attachment, Conversation, Message
 
@@ -104,11 +103,7 @@ class Gateway:
         self.max_chars = max_chars
 
     async def _db(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with session_scope(self.session_factory) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_thread(self.session_factory, work)
 
     async def handle(self, inbound: Inbound) -> Outcome:
         text = clean_text(inbound.text)

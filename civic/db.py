@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, make_url
@@ -15,6 +16,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from civic.settings import get_settings
+
+T = TypeVar("T")
 
 # Deterministic constraint names: Alembic's batch mode on SQLite and later migrations need them.
 NAMING_CONVENTION = {
@@ -118,6 +121,19 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+async def in_thread(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Runs blocking database work in a worker thread, inside one committed transaction.
+
+    The event loop of the web app and the action server must never wait on the database.
+    """
+
+    def run() -> T:
+        with session_scope(factory) as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)
 
 
 _factory: sessionmaker[Session] | None = None

@@ -18,7 +18,7 @@ from twilio.rest import Client
 from bot.gateway import Gateway, Inbound, Outcome
 from bot.rasa_client import RasaClient, RasaUnavailable
 from civic.conversations import record_message, request_handoff
-from civic.db import session_scope, utcnow
+from civic.db import in_thread, utcnow
 from civic.media import store_audio
 from civic.models import Conversation, PhoneCall
 from civic.phone_calls import (
@@ -163,11 +163,7 @@ class PhoneLine:
         self.calls = calls
 
     async def _db(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with session_scope(self.session_factory) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_thread(self.session_factory, work)
 
     # ---- webhooks ------------------------------------------------------------------------------------------------
 

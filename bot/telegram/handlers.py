@@ -30,7 +30,7 @@ from bot.telegram.delivery import CHANNEL, TelegramDelivery
 from bot.telegram.render import LANGUAGE_PREFIX, OutgoingMessage, language_picker, merge_replies, parse_button_data
 from bot.telegram.texts import BUTTON_EXPIRED, CHOOSE_LANGUAGE, PRIVATE_ONLY, text_for
 from civic.conversations import get_or_create_conversation
-from civic.db import session_scope
+from civic.db import in_thread
 from civic.i18n import LANGUAGE_NAMES
 from civic.language import LANGUAGES
 from civic.media import UnsupportedMedia, store_photo
@@ -77,11 +77,7 @@ class TelegramHandlers:
     # -- helpers ---------------------------------------------------------------------------------
 
     async def _db(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with session_scope(self.session_factory) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_thread(self.session_factory, work)
 
     async def _conversation(self, update: Update) -> tuple[int, str]:
         """The chat's conversation id and language; a new one starts in the Telegram client's language."""
