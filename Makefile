@@ -5,6 +5,8 @@ SHELL := /bin/bash
 PYTHON311 ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 RASA_VENV := .venv-rasa
+# Debian's Chromium for the browser tests: test tools may not download browsers of their own here.
+CHROMIUM := /usr/bin/chromium
 TRAINING_DATA := $(sort $(wildcard nlu/*.yml))
 NLU_CODE := $(wildcard nlu/components/*.py) civic/language.py
 export PYTHONPATH := $(CURDIR)
@@ -20,7 +22,7 @@ run: setup ## Set up what is missing, then start Rasa (5005), actions (5055) and
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed migrate models/.trained ## Venvs, migrations and a trained model
 
-test: $(VENV)/.installed $(RASA_VENV)/.installed models/.trained ## Run the whole suite on SQLite, then on PostgreSQL
+test: $(VENV)/.installed $(RASA_VENV)/.installed models/.trained $(CHROMIUM) ## Run the whole suite on SQLite, then on PostgreSQL
 	scripts/test.sh
 
 bench: setup ## Run the benchmarks; results in bench/results/*.json
@@ -55,6 +57,10 @@ $(RASA_VENV)/.installed: requirements-rasa.txt
 	$(RASA_VENV)/bin/pip install -q --upgrade pip
 	PYTHONPATH= $(RASA_VENV)/bin/pip install -q -r requirements-rasa.txt  # our egg-info on PYTHONPATH would confuse its checks
 	touch $@
+
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests (needs root; else: sudo apt-get install chromium)"
+	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
 
 models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) $(NLU_CODE)
 	mkdir -p models
