@@ -38,10 +38,13 @@ asr-eval: $(VENV)/.installed ## Character error rate and real-time factor per AS
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy civic bot actions webapp telephony
+	$(VENV)/bin/mypy civic bot actions webapp telephony operator_console
 
 migrate: $(VENV)/.installed ## Migrate the database (DATABASE_URL, default SQLite under var/)
 	$(VENV)/bin/python -m civic.migrate
+
+admin: migrate ## Create an operator-console admin (asks for the email, then the password)
+	@read -r -p "Admin email: " EMAIL && $(VENV)/bin/python -m operator_console.users create --role admin --email "$$EMAIL"
 
 shell: setup ## Talk to Rasa directly in the terminal (needs `make run` in another terminal for the actions)
 	$(RASA_VENV)/bin/rasa shell --model models --endpoints endpoints.yml
@@ -67,4 +70,4 @@ models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) 
 	$(RASA_VENV)/bin/rasa train --config config.yml --domain domain.yml --data $(TRAINING_DATA) --out models --quiet
 	touch $@
 
-.PHONY: help run setup test bench train nlu-eval asr-eval lint migrate shell
+.PHONY: help run setup test bench train nlu-eval asr-eval lint migrate admin shell

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from civic.db import Base, UTCDateTime, utcnow
@@ -342,3 +342,69 @@ class VerificationCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsoleUser(Base):
+    """A person who works in the operator console: a 120 operator, a department's official, or an admin."""
+
+    __tablename__ = "console_users"
+    __table_args__ = (
+        CheckConstraint("role IN ('operator', 'official', 'admin')", name="role"),
+        # An official acts for exactly one department; the database refuses one without it.
+        CheckConstraint("role <> 'official' OR department_id IS NOT NULL", name="official_department"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased by civic.console_accounts
+    password_hash: Mapped[str] = mapped_column(String(256))  # Argon2id, PHC string
+    role: Mapped[str] = mapped_column(String(16))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    department: Mapped[Department | None] = relationship()
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleSession(Base):
+    """A logged-in console browser. The id is the SHA-256 of the cookie's token; the token is never stored."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id"), index=True)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+
+
+class LoginAttempt(Base):
+    """One console login attempt, counted by email and by client address to throttle password guessing."""
+
+    __tablename__ = "console_login_attempts"
+    __table_args__ = (
+        Index("ix_console_login_attempts_email_at", "email", "at"),
+        Index("ix_console_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    ip: Mapped[str] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(default=False)
+
+
+class AuditEntry(Base):
+    """One console action (who, what, when, from where); append-only, nothing updates or deletes it."""
+
+    __tablename__ = "console_audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(254))  # the email at the time, or "anonymous" / "cli"
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(45))

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     phone_end_of_speech_ms: int = 800
     phone_no_answer_seconds: float = 8.0
     phone_max_utterance_seconds: float = 30.0
+    # Operator console sessions: ended after this long without a request, and this long after login regardless.
+    console_idle_minutes: int = 30
+    console_absolute_hours: int = 12
+    console_cookie_name: str = "civic_console"
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Settings:

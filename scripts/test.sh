@@ -7,7 +7,7 @@ PG_URL="${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 
 echo "== lint"
 .venv/bin/ruff check .
-.venv/bin/mypy civic bot actions webapp telephony
+.venv/bin/mypy civic bot actions webapp telephony operator_console
 
 echo "== pytest on SQLite"
 env -u DATABASE_URL .venv/bin/python -m pytest "$@"

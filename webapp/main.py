@@ -23,6 +23,8 @@ from civic.db import get_session_factory
 from civic.outbox import unregister_sender
 from civic.settings import get_settings
 from civic.votes import BallotBox, close_due_polls
+from operator_console import live_queue
+from operator_console import routes as console
 from telephony import voice
 from telephony.asr import Recognizers
 from telephony.phone_line import CallControl, PhoneLine
@@ -119,12 +121,15 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
     app.mount("/chat/static", StaticFiles(directory=BOT_STATIC), name="chat-static")
     app.mount(poll_pages.STATIC_URL, StaticFiles(directory=WEB_STATIC), name="static")
+    app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console-static")
     app.include_router(webchat.router)
     app.include_router(webchat_phone.router)
     app.include_router(poll_pages.router)
     app.include_router(ledger_api.api)
     app.include_router(telegram_webhook.router)
     app.include_router(voice.router)
+    app.include_router(console.router)
+    app.include_router(live_queue.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

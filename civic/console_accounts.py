@@ -1,0 +1,481 @@
+"""Console accounts: Argon2id passwords, login throttling, server-side sessions, CSRF tokens, roles, audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, cast
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Delete, delete, event, func, or_, select
+from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.orm import Mapper, Session
+
+from civic.db import utcnow
+from civic.errors import CivicError
+from civic.models import AuditEntry, ConsoleSession, ConsoleUser, Department, LoginAttempt
+from civic.settings import get_settings
+
+ROLES = ("operator", "official", "admin")
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 1024  # Argon2 takes any length; the bound keeps one request from hashing megabytes
+MAX_EMAIL_CHARS = 254
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_IP = 20  # several operators may share one office address, so the per-IP bound is looser
+# last_seen_at is written at most this often: idle expiry needs minutes, not a write on every request.
+TOUCH_EVERY = timedelta(minutes=1)
+MAX_TOKEN_CHARS = 128
+USER_AGENT_CHARS = 256
+CSRF_PURPOSE = "console-csrf"  # not the polls' or the web chat's purpose: their tokens never pass here
+
+_hasher = PasswordHasher()  # Argon2id, the library's RFC 9106 defaults
+
+
+class ConsoleAccountError(CivicError, ValueError):
+    """A console account that cannot be created or changed; the message says why."""
+
+
+class WeakPassword(ConsoleAccountError):
+    """The password is shorter than MIN_PASSWORD_CHARS (or absurdly long)."""
+
+
+class AccountExists(ConsoleAccountError):
+    """A console user with that email exists already."""
+
+
+class UnknownAccount(ConsoleAccountError):
+    """No console user has that email."""
+
+
+class AuditLogIsAppendOnly(CivicError):
+    """Something tried to update or delete an audit entry."""
+
+
+@dataclass(frozen=True)
+class ConsoleIdentity:
+    """Who a console request comes from: a snapshot of the user and the session, safe to use after the transaction."""
+
+    user_id: int
+    email: str
+    role: str
+    department_id: int | None
+    department_code: str | None
+    session_id: str
+    csrf_token: str
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """The result of a login: an identity and the new cookie token, or nothing, or the seconds to wait."""
+
+    identity: ConsoleIdentity | None = None
+    token: str | None = None
+    retry_after: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.identity is not None
+
+    @property
+    def throttled(self) -> bool:
+        return self.retry_after > 0
+
+
+# ---- users --------------------------------------------------------------------------------------------------------
+
+
+def normalize_email(email: str) -> str:
+    """The stored form of an email: trimmed and lower-cased; refuses what cannot be an address."""
+    email = email.strip().lower()
+    local, _, domain = email.partition("@")
+    if not local or not domain or len(email) > MAX_EMAIL_CHARS or any(ch.isspace() for ch in email):
+        raise ConsoleAccountError(f"not an email address: {email!r}")
+    return email
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise WeakPassword(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise WeakPassword(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
+
+
+def find_user(session: Session, email: str) -> ConsoleUser | None:
+    # Not normalize_email: a login form may send anything, and a lookup must not raise on it.
+    key = email.strip().lower()[:MAX_EMAIL_CHARS]
+    return session.execute(select(ConsoleUser).where(ConsoleUser.email == key)).scalar_one_or_none()
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: str,
+    department_code: str | None = None,
+    actor: str = "cli",
+    actor_id: int | None = None,
+    ip: str | None = None,
+    hasher: PasswordHasher | None = None,
+) -> ConsoleUser:
+    """Adds a console user with an Argon2id hash of `password`; officials need their department."""
+    email = normalize_email(email)
+    if role not in ROLES:
+        raise ConsoleAccountError(f"role must be one of {', '.join(ROLES)}")
+    check_password_strength(password)
+    department = None
+    if department_code:
+        department = session.execute(select(Department).where(Department.code == department_code)).scalar_one_or_none()
+        if department is None:
+            raise ConsoleAccountError(f"no department with code {department_code!r}")
+    if role == "official" and department is None:
+        raise ConsoleAccountError("an official needs a department (--department CODE)")
+    if find_user(session, email) is not None:
+        raise AccountExists(f"a console user {email} exists already")
+    user = ConsoleUser(
+        email=email,
+        password_hash=(hasher or _hasher).hash(password),
+        role=role,
+        department_id=department.id if department else None,
+        active=True,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    session.flush()
+    details = {"role": role, "department": department_code}
+    record(session, "user.created", actor=actor, user_id=actor_id, target=email, details=details, ip=ip)
+    return user
+
+
+def deactivate_user(
+    session: Session, *, email: str, actor: str = "cli", actor_id: int | None = None, ip: str | None = None
+) -> ConsoleUser:
+    """Stops a user from logging in and ends their open sessions; the row stays for the audit log."""
+    user = find_user(session, email)
+    if user is None:
+        raise UnknownAccount(f"no console user {email.strip().lower()}")
+    user.active = False
+    ended = _delete_rows(session, delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+    record(
+        session,
+        "user.deactivated",
+        actor=actor,
+        user_id=actor_id,
+        target=user.email,
+        details={"sessions": ended},
+        ip=ip,
+    )
+    return user
+
+
+def _delete_rows(session: Session, statement: Delete) -> int:
+    # A DELETE returns a cursor result; its row count is how many rows went.
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
+
+
+def list_users(session: Session) -> list[ConsoleUser]:
+    return list(session.execute(select(ConsoleUser).order_by(ConsoleUser.email)).scalars())
+
+
+# ---- passwords ----------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verified against when the email is unknown, so that answer takes as long as a wrong password.
+    return _hasher.hash(secrets.token_hex(16))
+
+
+def _password_matches(hasher: PasswordHasher, stored: str, given: str) -> bool:
+    try:
+        return hasher.verify(stored, given)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# ---- throttling ---------------------------------------------------------------------------------------------------
+
+
+def _seconds_until_below(session: Session, where: Any, limit: int, now: datetime) -> int:
+    # Refused while `limit` failures lie in the window: free again when the limit-th newest one leaves it.
+    limit_th_newest = session.execute(
+        select(LoginAttempt.at).where(where).order_by(LoginAttempt.at.desc()).offset(limit - 1).limit(1)
+    ).scalar_one_or_none()
+    if limit_th_newest is None:
+        return 0
+    return max(1, math.ceil((limit_th_newest + THROTTLE_WINDOW - now).total_seconds()))
+
+
+def throttle_wait(session: Session, *, email: str, ip: str, now: datetime | None = None) -> int:
+    """Seconds before this email or client address may try a password again (0: now)."""
+    now = now or utcnow()
+    since = now - THROTTLE_WINDOW
+    # A successful login ends the email's run of failures; per address it does not, or one known account
+    # would let a guesser reset the address's count at will.
+    last_success = session.execute(
+        select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.email == email, LoginAttempt.succeeded.is_(True), LoginAttempt.at > since
+        )
+    ).scalar_one_or_none()
+    email_since = max(since, last_success) if last_success else since
+    by_email = (LoginAttempt.email == email) & LoginAttempt.succeeded.is_(False) & (LoginAttempt.at > email_since)
+    by_ip = (LoginAttempt.ip == ip) & LoginAttempt.succeeded.is_(False) & (LoginAttempt.at > since)
+    return max(
+        _seconds_until_below(session, by_email, MAX_FAILURES_PER_EMAIL, now),
+        _seconds_until_below(session, by_ip, MAX_FAILURES_PER_IP, now),
+    )
+
+
+# ---- login, sessions, logout --------------------------------------------------------------------------------------
+
+
+def session_id_of(token: str) -> str:
+    """The stored id of a session: SHA-256 of its cookie token, so a read of the table logs nobody in."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token_for(csrf_secret: str) -> str:
+    """The session's CSRF token: an HMAC of its secret, so a leaked table alone forges no token."""
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"{CSRF_PURPOSE}:{csrf_secret}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(identity: ConsoleIdentity, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(str(given), identity.csrf_token)
+
+
+def _identity(session: Session, user: ConsoleUser, row: ConsoleSession) -> ConsoleIdentity:
+    department = session.get(Department, user.department_id) if user.department_id else None
+    return ConsoleIdentity(
+        user_id=user.id,
+        email=user.email,
+        role=user.role,
+        department_id=user.department_id,
+        department_code=department.code if department else None,
+        session_id=row.id,
+        csrf_token=csrf_token_for(row.csrf_secret),
+    )
+
+
+def _idle_limit() -> timedelta:
+    return timedelta(minutes=get_settings().console_idle_minutes)
+
+
+def _absolute_limit() -> timedelta:
+    return timedelta(hours=get_settings().console_absolute_hours)
+
+
+def session_expired(row: ConsoleSession, now: datetime) -> bool:
+    return now - row.last_seen_at > _idle_limit() or now - row.created_at > _absolute_limit()
+
+
+def purge_expired_sessions(session: Session, now: datetime | None = None) -> int:
+    """Deletes sessions past their idle or absolute limit (they are refused anyway; this keeps the table small)."""
+    now = now or utcnow()
+    expired = or_(
+        ConsoleSession.last_seen_at < now - _idle_limit(), ConsoleSession.created_at < now - _absolute_limit()
+    )
+    return _delete_rows(session, delete(ConsoleSession).where(expired))
+
+
+def _start_session(
+    session: Session, user: ConsoleUser, *, ip: str, user_agent: str, now: datetime
+) -> tuple[str, ConsoleSession]:
+    token = secrets.token_urlsafe(32)
+    row = ConsoleSession(
+        id=session_id_of(token),
+        user_id=user.id,
+        csrf_secret=secrets.token_hex(32),
+        created_at=now,
+        last_seen_at=now,
+        ip=ip[:45],
+        user_agent=user_agent[:USER_AGENT_CHARS] or None,
+    )
+    session.add(row)
+    return token, row
+
+
+def _end_session(session: Session, token: str | None) -> ConsoleSession | None:
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+    row = session.get(ConsoleSession, session_id_of(token))
+    if row is not None:
+        session.delete(row)
+        session.flush()  # gone now, not at commit: a lookup later in this transaction must miss it
+    return row
+
+
+def log_in(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    ip: str,
+    user_agent: str = "",
+    previous_token: str | None = None,
+    now: datetime | None = None,
+    hasher: PasswordHasher | None = None,
+) -> LoginOutcome:
+    """Checks a password (unless throttled) and opens a new session; every attempt is counted and audited.
+
+    The token is new at every login and the browser's previous session is ended, so a session id
+    planted or seen before login is worth nothing after it.
+    """
+    now = now or utcnow()
+    hasher = hasher or _hasher
+    key = email.strip().lower()[:MAX_EMAIL_CHARS]
+    ip = ip[:45]
+    wait = throttle_wait(session, email=key, ip=ip, now=now)
+    if wait:
+        record(session, "login.throttled", actor=key or "anonymous", details={"retry_after": wait}, ip=ip, now=now)
+        return LoginOutcome(retry_after=wait)
+    user = find_user(session, key)
+    # Too long to be anyone's password (create_user refuses those): not hashed, so it cannot tie up a worker.
+    matches = len(password) <= MAX_PASSWORD_CHARS and _password_matches(
+        hasher, user.password_hash if user else _dummy_hash(), password
+    )
+    if user is None or not matches or not user.active:
+        reason = "unknown_email" if user is None else "wrong_password" if not matches else "inactive"
+        session.add(LoginAttempt(email=key, ip=ip, at=now, succeeded=False))
+        record(
+            session,
+            "login.failed",
+            actor=key or "anonymous",
+            user_id=user.id if user else None,
+            details={"reason": reason},
+            ip=ip,
+            now=now,
+        )
+        return LoginOutcome()
+    session.add(LoginAttempt(email=key, ip=ip, at=now, succeeded=True))
+    if hasher.check_needs_rehash(user.password_hash):  # Argon2 parameters were raised since this hash was made
+        user.password_hash = hasher.hash(password)
+    user.last_login_at = now
+    _end_session(session, previous_token)
+    purge_expired_sessions(session, now)
+    token, row = _start_session(session, user, ip=ip, user_agent=user_agent, now=now)
+    session.flush()
+    identity = _identity(session, user, row)
+    record(session, "login", by=identity, ip=ip, now=now)
+    return LoginOutcome(identity=identity, token=token)
+
+
+def resolve_session(session: Session, token: str | None, *, now: datetime | None = None) -> ConsoleIdentity | None:
+    """The identity behind a cookie token, or None when unknown, expired (then deleted) or the user is inactive."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+    now = now or utcnow()
+    row = session.get(ConsoleSession, session_id_of(token))
+    if row is None:
+        return None
+    user = session.get(ConsoleUser, row.user_id)
+    if user is None or not user.active or session_expired(row, now):
+        session.delete(row)
+        session.flush()
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+    return _identity(session, user, row)
+
+
+def log_out(session: Session, token: str | None, *, ip: str | None = None, now: datetime | None = None) -> bool:
+    """Ends the session of `token`; True when there was one."""
+    row = _end_session(session, token)
+    if row is None:
+        return False
+    user = session.get(ConsoleUser, row.user_id)
+    record(session, "logout", actor=user.email if user else "anonymous", user_id=row.user_id, ip=ip, now=now)
+    return True
+
+
+# ---- roles --------------------------------------------------------------------------------------------------------
+
+EVERYONE = frozenset(ROLES)
+OPERATORS = frozenset({"operator", "admin"})
+OFFICIALS = frozenset({"official", "admin"})
+ADMINS = frozenset({"admin"})
+
+# Who may do what. Kept as one explicit table so a review sees every permission at once.
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "list_cases": EVERYONE,  # officials' lists are filtered to their department by the query
+    "view_case": EVERYONE,
+    "view_dashboard": EVERYONE,
+    "export_cases": EVERYONE,
+    # The 120 operators receive, check and route what citizens send.
+    "accept_case": OPERATORS,
+    "route_case": OPERATORS,
+    "merge_case": OPERATORS,
+    "file_case": OPERATORS,
+    "take_conversation": OPERATORS,
+    # Officials work their department's cases.
+    "start_case": OFFICIALS,
+    "resolve_case": OFFICIALS,
+    "reject_case": OFFICIALS,
+    "return_case": OFFICIALS,
+    # Admins run the console itself.
+    "manage_users": ADMINS,
+    "manage_routing": ADMINS,
+    "manage_canned_answers": ADMINS,
+    "read_audit": ADMINS,
+}
+# Actions on one case: an official may do them only on a case of their own department.
+CASE_ACTIONS = frozenset(
+    {"view_case", "accept_case", "route_case", "merge_case", "start_case", "resolve_case", "reject_case", "return_case"}
+)
+
+
+def can(user: ConsoleIdentity | ConsoleUser, action: str, *, department_id: int | None = None) -> bool:
+    """Whether `user` may do `action` (on a case of `department_id` for the actions on one case)."""
+    roles = ACTION_ROLES.get(action)
+    if roles is None:
+        raise ValueError(f"unknown console action {action!r}")  # a typo must fail loudly, not deny or allow
+    if user.role not in roles:
+        return False
+    if user.role == "official" and action in CASE_ACTIONS:
+        return department_id is not None and department_id == user.department_id
+    return True
+
+
+# ---- audit log ----------------------------------------------------------------------------------------------------
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    by: ConsoleIdentity | None = None,
+    actor: str | None = None,
+    user_id: int | None = None,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> AuditEntry:
+    """Appends one audit entry: `by` (a console user) or `actor` (e.g. "cli", "anonymous") did `action` on `target`."""
+    entry = AuditEntry(
+        at=now or utcnow(),
+        user_id=by.user_id if by else user_id,
+        actor=(by.email if by else actor or "anonymous")[:MAX_EMAIL_CHARS],
+        action=action[:64],
+        target=target[:128],
+        details=details or {},
+        ip=ip[:45] if ip else None,
+    )
+    session.add(entry)
+    return entry
+
+
+def _refuse_audit_change(mapper: Mapper[Any], connection: Connection, target: AuditEntry) -> None:
+    raise AuditLogIsAppendOnly(f"audit entry {target.id} cannot be changed or deleted")
+
+
+# The ORM refuses to change history; a database role without UPDATE/DELETE on the table is the stronger guard.
+event.listen(AuditEntry, "before_update", _refuse_audit_change)
+event.listen(AuditEntry, "before_delete", _refuse_audit_change)

@@ -1,0 +1,51 @@
+"""Audit entries for console requests: who (the session's user), what, and from where (the client address)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from civic import console_accounts as accounts
+from civic.console_accounts import ConsoleIdentity
+from civic.db import in_thread, session_scope
+
+
+def client_ip(request: Request) -> str:
+    """The client's address as uvicorn saw it (behind a proxy, --forwarded-allow-ips must trust the proxy)."""
+    return (request.client.host if request.client else "unknown")[:45]
+
+
+def session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+def audit(
+    request: Request,
+    action: str,
+    *,
+    by: ConsoleIdentity | None = None,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Writes one audit entry in its own transaction (blocking: call from sync routes and dependencies)."""
+    with session_scope(session_factory(request)) as session:
+        accounts.record(session, action, by=by, target=target, details=details, ip=client_ip(request))
+
+
+async def audit_async(
+    request: Request,
+    action: str,
+    *,
+    by: ConsoleIdentity | None = None,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`audit` for async code: the write runs in a worker thread."""
+    ip = client_ip(request)
+    await in_thread(
+        session_factory(request),
+        lambda session: accounts.record(session, action, by=by, target=target, details=details, ip=ip),
+    )

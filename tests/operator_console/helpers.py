@@ -1,0 +1,37 @@
+"""Console test helpers: users made in the database, and logging in through the real login form."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from civic import console_accounts as accounts
+from civic.db import session_scope
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+COOKIE = "civic_console"
+
+
+def new_user(db: sessionmaker[Session], role: str = "operator", department_code: str | None = None) -> str:
+    email = f"{role}-{uuid.uuid4().hex[:10]}@seoul.example.kr"
+    with session_scope(db) as session:
+        accounts.create_user(session, email=email, password=PASSWORD, role=role, department_code=department_code)
+    return email
+
+
+def login_form_token(client: TestClient) -> str:
+    page = client.get("/console/login")
+    assert page.status_code == 200
+    match = CSRF.search(page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def log_in(client: TestClient, email: str, password: str = PASSWORD, next_path: str = "") -> Any:
+    form = {"csrf_token": login_form_token(client), "email": email, "password": password, "next": next_path}
+    return client.post("/console/login", data=form, follow_redirects=False)
