@@ -1,0 +1,107 @@
+"""A case filed over the web chat → its row pushed to an open operator queue (server-sent events), on the real stack.
+
+Measured from the moment the chat answers the citizen's confirmation with the case number to the moment the
+operator's event stream delivers a queue that contains that number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import percentiles, write_result
+from civic import console_accounts
+from civic.db import make_engine, make_session_factory, session_scope
+from civic.migrate import upgrade
+from tests.e2e.stack import running_stack
+
+CASES = 30
+PASSWORD = "bench operator password"
+CSRF = re.compile(r"[0-9a-f]{64}")
+FORM_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+CASE_NUMBER = re.compile(r"SR-\d{4}-\d{6}")
+REPORT = "마포구 합정역 2번 출구 앞 가로등이 꺼졌어요"
+GAP_SECONDS = 1.5  # one citizen after another, as reports arrive on a quiet morning
+
+
+async def operator_stream(base_url: str, email: str, seen: dict[str, float], ready: asyncio.Event) -> None:
+    """Logs in like a browser and records when each case number first appears in a pushed queue."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as http:
+        page = await http.get("/console/login")
+        token = FORM_CSRF.search(page.text)
+        assert token, "the login form carries a CSRF token"
+        form = {"csrf_token": token.group(1), "email": email, "password": PASSWORD, "next": ""}
+        response = await http.post("/console/login", data=form)
+        assert response.status_code in (200, 303), response.status_code
+        async with http.stream("GET", "/console/api/queue/events") as stream:
+            ready.set()
+            async for line in stream.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                now = time.perf_counter()
+                for item in json.loads(line.removeprefix("data: "))["items"]:
+                    seen.setdefault(item["title"], now)
+
+
+async def file_one(base_url: str) -> tuple[str, float]:
+    """A citizen's one-message report and its confirmation; the number and when it was answered."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        csrf = CSRF.search((await http.get("/chat")).text)
+        assert csrf
+        headers = {"X-CSRF-Token": csrf.group(0)}
+        for body in ({"text": REPORT}, {"text": "네", "payload": "/affirm"}):
+            response = await http.post(
+                "/chat/api/messages", json={"client_message_id": uuid.uuid4().hex, **body}, headers=headers
+            )
+        answered = time.perf_counter()
+        number = CASE_NUMBER.search(" ".join(r["text"] for r in response.json()["replies"]))
+        assert number, response.text
+        return number.group(0), answered
+
+
+async def measure(base_url: str, email: str) -> dict[str, Any]:
+    seen: dict[str, float] = {}
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(operator_stream(base_url, email, seen, ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    await asyncio.sleep(1.0)  # the first push (the queue as it is) has arrived
+    delays: list[float] = []
+    missing = 0
+    for _ in range(CASES):
+        number, answered = await file_one(base_url)
+        deadline = time.perf_counter() + 10
+        while number not in seen and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        if number in seen:
+            delays.append((seen[number] - answered) * 1000)
+        else:
+            missing += 1
+        await asyncio.sleep(GAP_SECONDS)
+    watcher.cancel()
+    return {"cases": CASES, "missing": missing, "case_filed_to_queue_ms": percentiles(delays)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'console_live.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        email = f"bench-{uuid.uuid4().hex[:8]}@seoul.example.kr"
+        with session_scope(make_session_factory(engine)) as session:
+            console_accounts.create_user(session, email=email, password=PASSWORD, role="operator")
+        engine.dispose()
+        with running_stack(url) as stack:
+            result = asyncio.run(measure(stack.web_url, email))
+    write_result("console_live", result)
+
+
+if __name__ == "__main__":
+    main()
