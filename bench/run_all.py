@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from bench import asr, filing, merkle, nlu, phone, telegram, votes, webchat
+from bench import asr, console, console_live, filing, merkle, nlu, phone, telegram, votes, webchat
 
 
 def main() -> None:
     nlu.main()
     filing.main()
+    console.main()
+    console_live.main()
     webchat.main()
     telegram.main()
     asr.main()

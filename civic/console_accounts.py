@@ -411,6 +411,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     # The 120 operators receive, check and route what citizens send.
     "accept_case": OPERATORS,
     "route_case": OPERATORS,
+    "assign_case": OPERATORS,  # hand an accepted case to its department
     "merge_case": OPERATORS,
     "file_case": OPERATORS,
     "take_conversation": OPERATORS,
@@ -427,7 +428,17 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 }
 # Actions on one case: an official may do them only on a case of their own department.
 CASE_ACTIONS = frozenset(
-    {"view_case", "accept_case", "route_case", "merge_case", "start_case", "resolve_case", "reject_case", "return_case"}
+    {
+        "view_case",
+        "accept_case",
+        "route_case",
+        "assign_case",
+        "merge_case",
+        "start_case",
+        "resolve_case",
+        "reject_case",
+        "return_case",
+    }
 )
 
 

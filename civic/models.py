@@ -72,6 +72,14 @@ class Case(Base):
     """A citizen's complaint, numbered SR-YYYY-NNNNNN, moving through civic.workflow."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        # The officials' inbox: one department's open cases by due date.
+        Index("ix_cases_department_status_due", "department_id", "status", "due_at"),
+        # Similar cases nearby: one category's recent cases.
+        Index("ix_cases_category_created", "category", "created_at"),
+        # The dashboard's city-wide overdue count.
+        Index("ix_cases_status_due", "status", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -95,12 +103,16 @@ class Case(Base):
     due_at: Mapped[date]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when an operator closed this case as a duplicate of another one (civic.console_cases.merge).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
 
 class CaseEvent(Base):
     """One status change of a case: who, when, from → to, and why."""
 
     __tablename__ = "case_events"
+    # The dashboard's medians: time to the first acceptance and resolution.
+    __table_args__ = (Index("ix_case_events_to_status_created", "to_status", "created_at", "case_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -408,3 +420,16 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(128), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class CaseFollower(Base):
+    """A conversation told about a case it did not file: the citizen of a duplicate merged into it."""
+
+    __tablename__ = "case_followers"
+    __table_args__ = (UniqueConstraint("case_id", "conversation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))  # leads the unique index, so no index of its own
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="ko")  # the duplicate's language: the follower's notices
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -57,9 +57,9 @@ NOTE_PREFIX: dict[str, dict[str, str]] = {
 }
 
 
-def status_text(session: Session, *, case: Case, status: str, note: str | None = None) -> str:
-    """The message announcing that `case` is now `status`; the official's note for answers."""
-    lang = language(case.language)
+def status_text(session: Session, *, case: Case, status: str, note: str | None = None, lang: str | None = None) -> str:
+    """The message announcing that `case` is now `status`, in `lang` (default: the case's); the official's note."""
+    lang = language(lang or case.language)
     department = session.get(Department, case.department_id)
     text = STATUS_TEXTS[status][lang].format(
         number=case.number,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from civic.db import utcnow
 from civic.errors import InvalidTransition
-from civic.models import Case, CaseEvent, Citizen, Conversation
+from civic.models import Case, CaseEvent, CaseFollower, Citizen, Conversation
 from civic.notifications import status_text
 from civic.outbox import enqueue
 from civic.sms import queue_sms_to_citizen
@@ -92,25 +93,45 @@ def transition(
     event = log_case_event(session, case=case, from_status=current, to_status=to, actor=actor, note=note)
     case.status = to.value
     case.updated_at = event.created_at
-    if notify and case.conversation_id is not None:
+    if notify:
         notify_citizen(session, case=case, event=event)
     session.flush()
     return event
 
 
 def notify_citizen(session: Session, *, case: Case, event: CaseEvent) -> None:
-    """Queue the notice of `event` on the conversation the case came from (once per event).
+    """Queue the notice of `event` to the case's conversation and its followers, once per conversation.
 
-    A phone call is over by the time anything changes, so phone conversations are told by SMS to the
-    caller's verified number (none when the caller withheld it).
+    Followers are the citizens of duplicates merged into the case; each is told in the language of their
+    own report. A phone call is over by the time anything changes, so phone conversations are told by
+    SMS to the caller's verified number (none when the caller withheld it).
     """
-    if case.conversation_id is None:
-        return
-    conversation = session.get(Conversation, case.conversation_id)
-    if conversation is None:
-        return
-    text = status_text(session, case=case, status=event.to_status, note=event.note)
-    dedupe_key = f"case-event:{event.id}"
+    recipients: list[tuple[int, str, str]] = []  # (conversation id, language, dedupe key)
+    if case.conversation_id is not None:
+        # The filer's key stays as it was before followers existed: queued notices keep deduplicating.
+        recipients.append((case.conversation_id, case.language, f"case-event:{event.id}"))
+    followers = session.execute(
+        select(CaseFollower.conversation_id, CaseFollower.language)
+        .where(CaseFollower.case_id == case.id)
+        .order_by(CaseFollower.id)
+    ).all()
+    recipients += [
+        (row.conversation_id, row.language, f"case-event:{event.id}:c{row.conversation_id}") for row in followers
+    ]
+    seen: set[int] = set()
+    for conversation_id, lang, dedupe_key in recipients:
+        if conversation_id in seen:
+            continue
+        seen.add(conversation_id)
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is not None:
+            text = status_text(session, case=case, status=event.to_status, note=event.note, lang=lang)
+            _queue_notice(session, case=case, event=event, conversation=conversation, text=text, dedupe_key=dedupe_key)
+
+
+def _queue_notice(
+    session: Session, *, case: Case, event: CaseEvent, conversation: Conversation, text: str, dedupe_key: str
+) -> None:
     if conversation.channel == "phone":
         citizen = session.get(Citizen, conversation.citizen_id) if conversation.citizen_id else None
         if citizen is not None:

@@ -23,7 +23,7 @@ from civic.db import get_session_factory
 from civic.outbox import unregister_sender
 from civic.settings import get_settings
 from civic.votes import BallotBox, close_due_polls
-from operator_console import live_queue
+from operator_console import case_pages, dashboard, live_queue
 from operator_console import routes as console
 from telephony import voice
 from telephony.asr import Recognizers
@@ -33,7 +33,7 @@ from telephony.sms import SmsDelivery
 from webapp import ledger_api
 from webapp import polls as poll_pages
 from webapp.limits import BodySizeLimit
-from webapp.outbox_worker import register_web_senders, run_outbox_worker
+from webapp.outbox_worker import WEB_CHANNELS, register_web_senders, run_outbox_worker
 
 BOT_STATIC = Path(webchat.__file__).parent / "static"
 HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
@@ -106,7 +106,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await app.state.ballot_box.aclose()
-        unregister_sender(SMS_CHANNEL)
+        for channel in (SMS_CHANNEL, *WEB_CHANNELS):
+            unregister_sender(channel)
         sms.close()
         calls.close()
         recognizers.close()
@@ -130,6 +131,8 @@ def create_app() -> FastAPI:
     app.include_router(voice.router)
     app.include_router(console.router)
     app.include_router(live_queue.router)
+    app.include_router(case_pages.router)
+    app.include_router(dashboard.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

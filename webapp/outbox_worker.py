@@ -15,6 +15,9 @@ from civic.outbox import deliver_due, register_sender
 logger = logging.getLogger(__name__)
 
 
+WEB_CHANNELS = ("web", "rest")
+
+
 def register_web_senders(session_factory: sessionmaker[Session]) -> None:
     """Web chat (and plain REST) citizens read their transcript, so delivering = appending to it."""
 
@@ -37,8 +40,8 @@ def register_web_senders(session_factory: sessionmaker[Session]) -> None:
 
         await asyncio.to_thread(write)
 
-    register_sender("web", append_to_transcript)
-    register_sender("rest", append_to_transcript)
+    for channel in WEB_CHANNELS:
+        register_sender(channel, append_to_transcript)
 
 
 async def run_outbox_worker(session_factory: sessionmaker[Session], poll_seconds: float) -> None:

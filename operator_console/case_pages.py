@@ -1,0 +1,298 @@
+"""Console case pages: one case with its actions, the stored media behind it, and the officials' inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from civic import console_accounts as accounts
+from civic import console_cases as service
+from civic.cases import normalize_case_number
+from civic.categories import CATEGORIES
+from civic.console_accounts import ConsoleIdentity
+from civic.db import session_scope
+from civic.districts import DISTRICTS
+from civic.errors import CaseNotFound, InvalidTransition
+from civic.i18n import category_label, status_label
+from civic.media import UnsupportedMedia, media_path
+from civic.models import Attachment, Case, Conversation, Department
+from civic.settings import get_settings
+from operator_console.audit import audit, client_ip, session_factory
+from operator_console.auth import CONSOLE_PATH, current_user, require_csrf
+from operator_console.routes import SECURITY_HEADERS, render_page
+
+router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
+User = Annotated[ConsoleIdentity, Depends(current_user)]
+OptionalText = Annotated[str | None, Form()]
+TRANSCRIPT_LIMIT = 500
+
+# Flash messages are chosen by key from these tables, never echoed from the URL.
+DONE = {
+    "accept": ("접수를 확인했습니다.", "Case accepted."),
+    "assign": ("부서에 배정했습니다.", "Case assigned to the department."),
+    "merge": ("중복 민원을 병합했습니다.", "Duplicate merged."),
+    "start": ("처리를 시작했습니다.", "Work started."),
+    "resolve": ("처리 완료로 답변했습니다.", "Case resolved; the answer goes to the citizen."),
+    "reject": ("반려했습니다.", "Case rejected."),
+    "return": ("120 상담사에게 재배정을 요청했습니다.", "Sent back to the 120 operators."),
+}
+ERRORS = {
+    "transition": ("현재 상태에서는 할 수 없는 작업입니다.", "Not possible in the case's current status."),
+    "answer_required": ("답변을 입력하세요.", "An answer is required."),
+    "reason_required": ("반려 사유를 입력하세요.", "A reason is required."),
+    "responsible_required": ("담당 기관을 입력하세요.", "Say who is responsible instead."),
+    "unknown_target": ("병합할 민원 번호를 찾을 수 없습니다.", "No case has that number."),
+    "same_case": ("같은 민원에는 병합할 수 없습니다.", "A case cannot be merged into itself."),
+    "target_closed": ("종결된 민원에는 병합할 수 없습니다.", "Cannot merge into a closed case."),
+    "unknown_department": ("알 수 없는 부서입니다.", "Unknown department."),
+    "unknown_category": ("알 수 없는 분야입니다.", "Unknown category."),
+    "unknown_district": ("알 수 없는 자치구입니다.", "Unknown district."),
+}
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(get_settings().timezone)
+
+
+def _local(moment: datetime) -> str:
+    return f"{moment.astimezone(_zone()):%Y-%m-%d %H:%M}"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One transcript line for the page: who said it, when, the words (escaped by the template), its media."""
+
+    sender: str
+    direction: str
+    at: str
+    text: str
+    attachment_ids: list[str]
+
+
+def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[str, Any]:
+    case = service.visible_case(session, user, number)
+    lines: list[Line] = []
+    if case.conversation_id is not None:
+        messages = service.transcript_tail(session, case.conversation_id, limit=TRANSCRIPT_LIMIT)
+        lines = [
+            Line(
+                m.sender,
+                m.direction,
+                _local(m.created_at),
+                m.text,
+                [str(i) for i in m.data.get("attachment_ids") or []],
+            )
+            for m in messages
+        ]
+    referenced = [i for line in lines for i in line.attachment_ids]
+    attachments = service.case_attachments(session, case, referenced)
+    merged_into = None
+    if case.merged_into_id is not None:
+        merged_into = session.get_one(Case, case.merged_into_id).number
+    conversation = session.get(Conversation, case.conversation_id) if case.conversation_id else None
+    actions = service.available_actions(user, case)
+    departments = []
+    if {"accept", "assign"} & set(actions):  # the select is for the operators' routing only
+        departments = [
+            (d.code, d.name_ko) for d in session.execute(select(Department).order_by(Department.code)).scalars()
+        ]
+    days_left = (case.due_at - service.today()).days
+    return {
+        "case": case,
+        "status_label": status_label(case.status, "ko"),
+        "category_label": category_label(case.category, "ko"),
+        "department": case.department,
+        "created_at": _local(case.created_at),
+        "events": [(e, _local(e.created_at)) for e in case.events],
+        "lines": lines,
+        "transcript_cut": len(lines) >= TRANSCRIPT_LIMIT,
+        "conversation": conversation,
+        "photos": [a for a in attachments if a.kind == "photo"],
+        "recordings": [a for a in attachments if a.kind == "audio"],
+        "similar": [(s, _local(s.created_at)) for s in service.similar_open_cases(session, case)],
+        "followers": service.followers_of(session, case),
+        "merged_into": merged_into,
+        "actions": actions,
+        "departments": departments,
+        "categories": [(c, category_label(c, "ko")) for c in CATEGORIES],
+        "districts": DISTRICTS,
+        "days_left": days_left,
+        "overdue": days_left < 0 and service.CaseStatus(case.status) not in service.CLOSED,
+    }
+
+
+@router.get("/cases/{number}", response_class=HTMLResponse)
+def case_page(request: Request, user: User, number: str, done: str = "", error: str = "") -> HTMLResponse:
+    with session_scope(session_factory(request)) as session:
+        try:
+            context = _case_context(session, user, number)
+        except CaseNotFound:
+            raise HTTPException(404, "no such case") from None
+        # Rendered inside the session: the template reads the case's department and events.
+        return render_page(request, "case.html", user=user, done=DONE.get(done), error=ERRORS.get(error), **context)
+
+
+@router.get("/media/{attachment_id}")
+def media(request: Request, user: User, attachment_id: str) -> Response:
+    """A stored photo or recording, for staff who may see a case it belongs to (404 for everyone else)."""
+    with session_scope(session_factory(request)) as session:
+        attachment = session.get(Attachment, attachment_id[:32])
+        visible = attachment is not None and service.attachment_visible(session, user, attachment)
+    if attachment is None or not visible:
+        if attachment is not None:
+            audit(request, "media.denied", by=user, target=attachment_id[:32])
+        raise HTTPException(404, "no such file")
+    try:
+        path = media_path(attachment)
+    except UnsupportedMedia:
+        raise HTTPException(404, "no such file") from None
+    if not path.is_file():
+        raise HTTPException(404, "no such file")
+    headers = SECURITY_HEADERS | {"Cache-Control": "private, no-store", "Content-Disposition": "inline"}
+    return FileResponse(path, media_type=attachment.content_type, headers=headers)
+
+
+# ---- actions ------------------------------------------------------------------------------------------------------
+
+
+def _act(
+    request: Request,
+    user: ConsoleIdentity,
+    number: str,
+    action: str,
+    work: Callable[[Session], Any],
+    details: dict[str, Any],
+) -> Response:
+    """Runs one action with its audit entry in the same transaction, then goes back to the case page (303)."""
+    canonical = normalize_case_number(number)
+    if canonical is None:
+        raise HTTPException(404, "no such case")
+    page = f"{CONSOLE_PATH}/cases/{canonical}"  # canonical: nothing from the URL goes into Location as typed
+    try:
+        with session_scope(session_factory(request)) as session:
+            case = work(session)
+            if action != "merge":  # the merge returns the target; the page to show stays the duplicate's
+                page = f"{CONSOLE_PATH}/cases/{case.number}"
+            accounts.record(session, f"case.{action}", by=user, target=number, details=details, ip=client_ip(request))
+    except CaseNotFound:
+        raise HTTPException(404, "no such case") from None
+    except service.PermissionDenied:
+        audit(request, "case.denied", by=user, target=number, details={"action": action})
+        raise HTTPException(403, "you may not do this to this case") from None
+    except InvalidTransition:
+        return RedirectResponse(f"{page}?error=transition", status_code=303)
+    except service.ActionRefused as refused:
+        return RedirectResponse(f"{page}?error={refused.code}", status_code=303)
+    return RedirectResponse(f"{page}?done={action}", status_code=303)
+
+
+@router.post("/cases/{number}/accept")
+def accept(
+    request: Request,
+    user: User,
+    number: str,
+    category: OptionalText = None,
+    district: OptionalText = None,
+    department: OptionalText = None,
+    place: OptionalText = None,
+) -> Response:
+    fields = {"category": category, "district": district, "department": department, "place": bool(place)}
+    return _act(
+        request,
+        user,
+        number,
+        "accept",
+        lambda s: service.accept(
+            s, user, number, category=category, district=district, department_code=department, place=place
+        ),
+        fields,
+    )
+
+
+@router.post("/cases/{number}/assign")
+def assign(request: Request, user: User, number: str, department: OptionalText = None) -> Response:
+    return _act(
+        request,
+        user,
+        number,
+        "assign",
+        lambda s: service.assign(s, user, number, department_code=department),
+        {"department": department},
+    )
+
+
+@router.post("/cases/{number}/merge")
+def merge(request: Request, user: User, number: str, into: OptionalText = None) -> Response:
+    return _act(
+        request, user, number, "merge", lambda s: service.merge(s, user, number, into=into or ""), {"into": into}
+    )
+
+
+@router.post("/cases/{number}/start")
+def start(request: Request, user: User, number: str) -> Response:
+    return _act(request, user, number, "start", lambda s: service.start(s, user, number), {})
+
+
+@router.post("/cases/{number}/resolve")
+def resolve(request: Request, user: User, number: str, answer: OptionalText = None) -> Response:
+    return _act(request, user, number, "resolve", lambda s: service.resolve(s, user, number, answer=answer), {})
+
+
+@router.post("/cases/{number}/reject")
+def reject(
+    request: Request, user: User, number: str, reason: OptionalText = None, responsible: OptionalText = None
+) -> Response:
+    return _act(
+        request,
+        user,
+        number,
+        "reject",
+        lambda s: service.reject(s, user, number, reason=reason, responsible=responsible),
+        {"responsible": responsible},
+    )
+
+
+@router.post("/cases/{number}/return")
+def return_case(request: Request, user: User, number: str, reason: OptionalText = None) -> Response:
+    return _act(
+        request, user, number, "return", lambda s: service.return_to_operators(s, user, number, reason=reason), {}
+    )
+
+
+# ---- the officials' inbox -----------------------------------------------------------------------------------------
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, user: User, department: str = "") -> HTMLResponse:
+    with session_scope(session_factory(request)) as session:
+        try:
+            chosen, rows = service.inbox(session, user, department_code=department or None)
+        except service.ActionRefused:
+            raise HTTPException(404, "no such department") from None
+        departments = []
+        if user.role != "official":
+            departments = [
+                (d.code, d.name_ko) for d in session.execute(select(Department).order_by(Department.code)).scalars()
+            ]
+        labels = {
+            "status": {r.number: status_label(r.status, "ko") for r in rows},
+            "category": {r.number: category_label(r.category, "ko") for r in rows},
+        }
+        return render_page(
+            request,
+            "inbox.html",
+            user=user,
+            department=chosen,
+            rows=rows,
+            labels=labels,
+            departments=departments,
+            limit=service.INBOX_LIMIT,
+        )

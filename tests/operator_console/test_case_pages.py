@@ -1,0 +1,222 @@
+"""The case page, its action forms, the media route and the inbox over HTTP, logged in through the real form."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from civic.cases import file_case, get_case
+from civic.conversations import get_or_create_conversation, record_message
+from civic.db import session_scope
+from civic.media import store_photo
+from civic.models import AuditEntry, Case, OutboxMessage
+from civic.routing import department_for
+from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import serve_in_thread as serve
+from tests.inprocess_app import running_app
+from tests.operator_console.helpers import CSRF, log_in, new_user
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture(scope="module")
+def client(db_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    fake = FakeTwilioAPI("AC" + "7" * 32, "case-pages-twilio-token")
+    media = tmp_path_factory.mktemp("media")
+    with engine.connect() as connection:
+        before = connection.execute(select(func.coalesce(func.max(OutboxMessage.id), 0))).scalar_one()
+    with serve(fake.app) as url:
+        fake.url = url  # type: ignore[attr-defined]
+        with running_app(db_url, fake, MEDIA_DIR=str(media)) as test_client:
+            yield test_client
+    # The notices these tests queued must not be left pending for the outbox tests to deliver.
+    with engine.begin() as connection:
+        connection.execute(delete(OutboxMessage).where(OutboxMessage.id > before))
+
+
+@pytest.fixture
+def db(client: TestClient) -> sessionmaker[Session]:
+    client.cookies.clear()
+    return client.app.state.session_factory  # type: ignore[attr-defined]
+
+
+def file_one(db: sessionmaker[Session], *, language: str = "ko", photo: bool = False, **fields: str) -> str:
+    with session_scope(db) as session:
+        conversation = get_or_create_conversation(
+            session, channel="web", external_id=uuid.uuid4().hex, language=language
+        )
+        record_message(
+            session, conversation=conversation, direction="in", sender="citizen", text="<b>밤새</b> 공사 소음"
+        )
+        attachments = [store_photo(session, conversation_id=conversation.id, content=PNG).id] if photo else []
+        case = file_case(
+            session,
+            category=fields.get("category", "noise"),
+            district=fields.get("district", "마포구"),
+            place="합정역 <script>x</script>",
+            description="공사 소음이 심해요",
+            channel="web",
+            language=language,
+            conversation_id=conversation.id,
+            attachment_ids=attachments,
+        )
+        return case.number
+
+
+def case_of(db: sessionmaker[Session], number: str) -> Case:
+    with session_scope(db) as session:
+        case = get_case(session, number)
+        assert case is not None
+        return case
+
+
+def department_code(db: sessionmaker[Session], number: str) -> str:
+    with session_scope(db) as session:
+        case = get_case(session, number)
+        assert case is not None
+        return case.department.code
+
+
+def csrf_of(page_text: str) -> str:
+    match = CSRF.search(page_text)
+    assert match, page_text
+    return match.group(1)
+
+
+def post_action(client: TestClient, number: str, action: str, **form: str) -> Any:
+    token = csrf_of(client.get(f"/console/cases/{number}").text)
+    return client.post(f"/console/cases/{number}/{action}", data={"csrf_token": token, **form}, follow_redirects=False)
+
+
+def test_operator_accepts_and_assigns_then_official_starts_and_resolves(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    number = file_one(db, language="ko")
+    log_in(client, new_user(db, "operator"))
+    page = client.get(f"/console/cases/{number}")
+    assert page.status_code == 200
+    assert "&lt;b&gt;밤새&lt;/b&gt; 공사 소음" in page.text and "<b>밤새</b>" not in page.text
+    assert "합정역 &lt;script&gt;" in page.text
+    assert f'action="/console/cases/{number}/accept"' in page.text
+    assert f'action="/console/cases/{number}/resolve"' not in page.text
+
+    accepted = post_action(client, number, "accept")
+    assert accepted.status_code == 303
+    assert accepted.headers["location"] == f"/console/cases/{number}?done=accept"
+    assert "접수를 확인했습니다" in client.get(accepted.headers["location"]).text
+    assert post_action(client, number, "assign").status_code == 303
+    assert case_of(db, number).status == "assigned"
+    assert post_action(client, number, "resolve", answer="x").status_code == 403
+
+    client.cookies.clear()
+    log_in(client, new_user(db, "official", department_code(db, number)))
+    assert post_action(client, number, "start").status_code == 303
+    refused = post_action(client, number, "resolve", answer="  ")
+    assert refused.headers["location"].endswith("?error=answer_required")
+    done = post_action(client, number, "resolve", answer="야간 공사를 중지시켰습니다.")
+    assert done.headers["location"].endswith("?done=resolve")
+    case = case_of(db, number)
+    assert case.status == "resolved"
+    with session_scope(db) as session:
+        texts = session.execute(
+            select(OutboxMessage.text).where(OutboxMessage.conversation_id == case.conversation_id)
+        ).scalars()
+        assert f"[{number}] 처리가 완료되었습니다.\n답변: 야간 공사를 중지시켰습니다." in list(texts)
+        audited = session.execute(select(AuditEntry.action).where(AuditEntry.target == number)).scalars().all()
+    assert {"case.accept", "case.assign", "case.start", "case.resolve", "case.denied"} <= set(audited)
+
+
+def test_notice_follows_the_cases_language(client: TestClient, db: sessionmaker[Session]) -> None:
+    number = file_one(db, language="ja")
+    log_in(client, new_user(db, "admin"))
+    for action in ("accept", "assign", "start"):
+        post_action(client, number, action)
+    post_action(client, number, "resolve", answer="対応済み")
+    case = case_of(db, number)
+    with session_scope(db) as session:
+        last = (
+            session.execute(
+                select(OutboxMessage.text)
+                .where(OutboxMessage.conversation_id == case.conversation_id)
+                .order_by(OutboxMessage.id.desc())
+            )
+            .scalars()
+            .first()
+        )
+    assert last == f"[{number}] 処理が完了しました。\n回答: 対応済み"
+
+
+def test_a_post_without_csrf_token_changes_nothing(client: TestClient, db: sessionmaker[Session]) -> None:
+    number = file_one(db)
+    log_in(client, new_user(db, "operator"))
+    assert client.post(f"/console/cases/{number}/accept", data={}, follow_redirects=False).status_code == 403
+    wrong = {"csrf_token": "0" * 64}
+    assert client.post(f"/console/cases/{number}/accept", data=wrong, follow_redirects=False).status_code == 403
+    assert case_of(db, number).status == "received"
+
+
+def test_another_departments_official_gets_404_and_403(client: TestClient, db: sessionmaker[Session]) -> None:
+    number = file_one(db, category="noise", district="마포구")
+    with session_scope(db) as session:
+        other = department_for(session, category="sewer", district="강남구").code
+    log_in(client, new_user(db, "official", other))
+    assert client.get(f"/console/cases/{number}").status_code == 404
+    token = csrf_of(client.get("/console/inbox").text)
+    answer = {"csrf_token": token, "answer": "x"}
+    assert client.post(f"/console/cases/{number}/resolve", data=answer, follow_redirects=False).status_code == 403
+    assert client.get("/console/cases/SR-1999-999999").status_code == 404
+
+
+def test_media_only_for_staff_who_may_see_the_case(client: TestClient, db: sessionmaker[Session]) -> None:
+    number = file_one(db, photo=True)
+    case = case_of(db, number)
+    photo = case.attachments[0]
+    assert client.get(f"/console/media/{photo}", follow_redirects=False).status_code == 303
+    assert client.get(f"/console/media/{photo}", headers={"accept": "application/json"}).status_code == 401
+    log_in(client, new_user(db, "operator"))
+    assert f'src="/console/media/{photo}"' in client.get(f"/console/cases/{number}").text
+    served = client.get(f"/console/media/{photo}")
+    assert served.status_code == 200 and served.content == PNG
+    assert served.headers["content-type"] == "image/png" and "no-store" in served.headers["cache-control"]
+    client.cookies.clear()
+    log_in(client, new_user(db, "official", department_code(db, number)))
+    assert client.get(f"/console/media/{photo}").status_code == 200
+    client.cookies.clear()
+    with session_scope(db) as session:
+        other = department_for(session, category="sewer", district="강남구").code
+    log_in(client, new_user(db, "official", other))
+    assert client.get(f"/console/media/{photo}").status_code == 404
+    assert client.get("/console/media/0123456789abcdef").status_code == 404
+
+
+def test_inbox_shows_the_officials_open_cases(client: TestClient, db: sessionmaker[Session]) -> None:
+    number = file_one(db, category="broken_streetlight", district="서초구")
+    log_in(client, new_user(db, "operator"))
+    post_action(client, number, "accept")
+    post_action(client, number, "assign")
+    code = department_code(db, number)
+    assert number in client.get(f"/console/inbox?department={code}").text
+    assert client.get("/console/inbox?department=nope").status_code == 404
+    client.cookies.clear()
+    log_in(client, new_user(db, "official", code))
+    page = client.get("/console/inbox")
+    assert page.status_code == 200 and f'href="/console/cases/{number}"' in page.text
+    assert re.search(r"\d+일", page.text)
+
+
+def test_operator_merges_a_duplicate(client: TestClient, db: sessionmaker[Session]) -> None:
+    target, duplicate = file_one(db), file_one(db, language="en")
+    log_in(client, new_user(db, "operator"))
+    merged = post_action(client, duplicate, "merge", into=target.lower().replace("-", ""))
+    assert merged.headers["location"] == f"/console/cases/{duplicate}?done=merge"
+    page = client.get(f"/console/cases/{duplicate}").text
+    assert f'href="/console/cases/{target}"' in page and "중복 민원" in page
+    assert "함께 알림" in client.get(f"/console/cases/{target}").text
+    assert case_of(db, duplicate).merged_into_id == case_of(db, target).id
