@@ -19,6 +19,9 @@ IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
 )
 
 
+FOLDERS = {"photo": "photos", "audio": "audio"}
+
+
 class UnsupportedMedia(ValueError):
     """Not a JPEG, PNG or WebP image, or too large."""
 
@@ -33,21 +36,19 @@ def sniff_image_type(head: bytes) -> str | None:
     return None
 
 
-def store_photo(session: Session, *, conversation_id: int, content: bytes, max_bytes: int | None = None) -> Attachment:
-    """Writes the photo under a random name and records it; the client's file name is never used."""
-    limit = max_bytes or get_settings().max_upload_bytes
-    content_type = sniff_image_type(content[:16])
-    if content_type is None or not content or len(content) > limit:
-        raise UnsupportedMedia("only JPEG, PNG or WebP photos within the size limit")
+def _store(
+    session: Session, *, conversation_id: int, kind: str, content_type: str, extension: str, content: bytes
+) -> Attachment:
+    """Writes the file under a random name and records it; a client's file name is never used."""
     attachment_id = uuid.uuid4().hex
-    relative = Path("photos") / attachment_id[:2] / f"{attachment_id}.{content_type.split('/')[1]}"
+    relative = Path(FOLDERS[kind]) / attachment_id[:2] / f"{attachment_id}.{extension}"
     target = get_settings().media_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(content)
     attachment = Attachment(
         id=attachment_id,
         conversation_id=conversation_id,
-        kind="photo",
+        kind=kind,
         content_type=content_type,
         size=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
@@ -58,27 +59,29 @@ def store_photo(session: Session, *, conversation_id: int, content: bytes, max_b
     return attachment
 
 
+def store_photo(session: Session, *, conversation_id: int, content: bytes, max_bytes: int | None = None) -> Attachment:
+    """Keeps a citizen's photo: JPEG, PNG or WebP by magic number, within the size limit."""
+    limit = max_bytes or get_settings().max_upload_bytes
+    content_type = sniff_image_type(content[:16])
+    if content_type is None or not content or len(content) > limit:
+        raise UnsupportedMedia("only JPEG, PNG or WebP photos within the size limit")
+    return _store(
+        session,
+        conversation_id=conversation_id,
+        kind="photo",
+        content_type=content_type,
+        extension=content_type.split("/")[1],
+        content=content,
+    )
+
+
 def store_audio(session: Session, *, conversation_id: int, wav: bytes) -> Attachment:
     """Keeps a caller's recorded turn (a WAV we made ourselves) for the operator who reads the case."""
     if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
         raise UnsupportedMedia("only WAV recordings")
-    attachment_id = uuid.uuid4().hex
-    relative = Path("audio") / attachment_id[:2] / f"{attachment_id}.wav"
-    target = get_settings().media_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(wav)
-    attachment = Attachment(
-        id=attachment_id,
-        conversation_id=conversation_id,
-        kind="audio",
-        content_type="audio/wav",
-        size=len(wav),
-        sha256=hashlib.sha256(wav).hexdigest(),
-        path=str(relative),
+    return _store(
+        session, conversation_id=conversation_id, kind="audio", content_type="audio/wav", extension="wav", content=wav
     )
-    session.add(attachment)
-    session.flush()
-    return attachment
 
 
 def media_path(attachment: Attachment) -> Path:

@@ -64,6 +64,15 @@ def serve_in_thread(app: Any, port: int = 0) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+@contextmanager
+def local_twilio(account_sid: str, auth_token: str, port: int = 0) -> Iterator[FakeTwilioAPI]:
+    """A FakeTwilioAPI answering on a loopback port (a free one by default) for the block; `.url` says where."""
+    fake = FakeTwilioAPI(account_sid, auth_token)
+    with serve_in_thread(fake.app, port) as url:
+        fake.url = url
+        yield fake
+
+
 def num_segments(body: str) -> int:
     """How many SMS segments Twilio bills for `body`: GSM-7 160/153 septets, else UCS-2 70/67 code units."""
     if all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in body):
@@ -115,6 +124,7 @@ class FakeTwilioAPI:
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.url = ""  # set while served (local_twilio)
         self.messages: list[JSON] = []
         self.call_updates: list[JSON] = []
         # Called in the server's thread with ("call_update" | "message", record): the simulator waits on them.
@@ -305,4 +315,4 @@ class FakeTwilioAPI:
             listener(kind, record)
 
 
-__all__ = ["FakeTwilioAPI", "num_segments", "serve_in_thread"]
+__all__ = ["FakeTwilioAPI", "local_twilio", "num_segments", "serve_in_thread"]

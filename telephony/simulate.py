@@ -32,7 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from civic.settings import get_settings
 from telephony.audio import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, PHONE_RATE, frame_rms, pcm_to_mulaw, read_wav, to_rate
-from telephony.local_twilio import FakeTwilioAPI, serve_in_thread
+from telephony.local_twilio import FakeTwilioAPI, local_twilio
 
 DEFAULT_TWILIO_PORT = 8790
 FRAME_SECONDS = FRAME_MS / 1000
@@ -332,8 +332,7 @@ def read_back(report: CallReport) -> None:
 
 async def simulate(turns: list[str], *, web_url: str, twilio_port: int, fast: bool) -> CallReport:
     settings = get_settings()
-    twilio = FakeTwilioAPI(settings.twilio_account_sid, settings.twilio_auth_token)
-    with serve_in_thread(twilio.app, twilio_port):
+    with local_twilio(settings.twilio_account_sid, settings.twilio_auth_token, twilio_port) as twilio:
         simulator = CallSimulator(
             web_url=web_url,
             public_base_url=settings.public_base_url,

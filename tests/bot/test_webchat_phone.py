@@ -20,7 +20,7 @@ from bot.webchat import external_id_of
 from civic.db import session_scope
 from civic.models import Citizen, Conversation, Message, OutboxMessage, VerificationCode
 from civic.phones import decrypt_phone, normalize_phone, phone_blind_index
-from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import new_phone, running_app
@@ -31,9 +31,7 @@ CSRF = re.compile(r'name="csrf-token" content="([0-9a-f]{64})"')
 
 @pytest.fixture(scope="module")
 def twilio() -> Iterator[FakeTwilioAPI]:
-    fake = FakeTwilioAPI("AC" + "5" * 32, "chat-test-twilio-token")
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
+    with local_twilio("AC" + "5" * 32, "chat-test-twilio-token") as fake:
         yield fake
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic.db import make_session_factory
-from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from telephony.local_twilio import serve_in_thread as serve
 from tests.e2e.stack import ROOT, ChatClient, Stack, running_stack
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -29,9 +29,7 @@ def telegram_api() -> Iterator[FakeTelegramAPI]:
 @pytest.fixture(scope="package")
 def twilio_api() -> Iterator[FakeTwilioAPI]:
     """The Twilio REST API the stack's web app sends SMS through (verification codes)."""
-    fake = FakeTwilioAPI("AC" + "e2e0" * 8, "e2e-twilio-auth-token")
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
+    with local_twilio("AC" + "e2e0" * 8, "e2e-twilio-auth-token") as fake:
         yield fake
 
 

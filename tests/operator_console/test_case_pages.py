@@ -18,8 +18,7 @@ from civic.db import session_scope
 from civic.media import store_photo
 from civic.models import AuditEntry, Case, OutboxMessage
 from civic.routing import department_for
-from telephony.local_twilio import FakeTwilioAPI
-from telephony.local_twilio import serve_in_thread as serve
+from telephony.local_twilio import local_twilio
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import CSRF, log_in, new_user
 
@@ -28,14 +27,14 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 @pytest.fixture(scope="module")
 def client(db_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    fake = FakeTwilioAPI("AC" + "7" * 32, "case-pages-twilio-token")
     media = tmp_path_factory.mktemp("media")
     with engine.connect() as connection:
         before = connection.execute(select(func.coalesce(func.max(OutboxMessage.id), 0))).scalar_one()
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
-        with running_app(db_url, fake, MEDIA_DIR=str(media)) as test_client:
-            yield test_client
+    with (
+        local_twilio("AC" + "7" * 32, "case-pages-twilio-token") as fake,
+        running_app(db_url, fake, MEDIA_DIR=str(media)) as test_client,
+    ):
+        yield test_client
     # The notices these tests queued must not be left pending for the outbox tests to deliver.
     with engine.begin() as connection:
         connection.execute(delete(OutboxMessage).where(OutboxMessage.id > before))

@@ -18,17 +18,14 @@ from civic.db import session_scope
 from civic.models import AuditEntry, Department
 from civic.settings import PLACEHOLDER_SECRETS, get_settings
 from operator_console.auth import require_csrf, set_session_cookie
-from telephony.local_twilio import FakeTwilioAPI
-from telephony.local_twilio import serve_in_thread as serve
+from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import COOKIE, CSRF, PASSWORD, log_in, login_form_token, new_user
 
 
 @pytest.fixture(scope="module")
 def twilio() -> Iterator[FakeTwilioAPI]:
-    fake = FakeTwilioAPI("AC" + "5" * 32, "console-test-twilio-token")
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
+    with local_twilio("AC" + "5" * 32, "console-test-twilio-token") as fake:
         yield fake
 
 

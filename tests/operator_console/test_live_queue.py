@@ -13,19 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from civic.cases import file_case
 from civic.db import session_scope
 from civic.models import Department
-from telephony.local_twilio import FakeTwilioAPI
-from telephony.local_twilio import serve_in_thread as serve
+from telephony.local_twilio import local_twilio
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import log_in, new_user
 
 
 @pytest.fixture(scope="module")
 def client(db_url: str, engine: Engine) -> Iterator[TestClient]:
-    fake = FakeTwilioAPI("AC" + "6" * 32, "queue-test-twilio-token")
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
-        with running_app(db_url, fake) as test_client:
-            yield test_client
+    with local_twilio("AC" + "6" * 32, "queue-test-twilio-token") as fake, running_app(db_url, fake) as test_client:
+        yield test_client
 
 
 @pytest.fixture

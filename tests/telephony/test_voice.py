@@ -22,7 +22,7 @@ from civic.db import session_scope
 from civic.models import Conversation, Message, PhoneCall
 from telephony import media_stream
 from telephony.audio import FRAME_BYTES, MULAW_SILENCE
-from telephony.local_twilio import FakeTwilioAPI
+from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app
@@ -35,9 +35,7 @@ STREAM_URL = "wss://civic.example.kr/telephony/stream"
 
 @pytest.fixture(scope="module")
 def twilio() -> Iterator[FakeTwilioAPI]:
-    fake = FakeTwilioAPI(ACCOUNT, TOKEN)
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
+    with local_twilio(ACCOUNT, TOKEN) as fake:
         yield fake
 
 

@@ -24,8 +24,7 @@ from civic.models import Ballot, OutboxMessage, Poll, VerificationCode
 from civic.phones import normalize_phone, phone_blind_index
 from civic.polls import NewPoll, create_poll
 from civic.votes import VoteRequest, cast_votes, close_poll
-from telephony.local_twilio import FakeTwilioAPI
-from telephony.local_twilio import serve_in_thread as serve
+from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
 from webapp.qr import qr_png
@@ -37,9 +36,7 @@ RECEIPT = re.compile(r'class="receipt-id">([0-9a-f]{32})<')
 
 @pytest.fixture(scope="module")
 def twilio() -> Iterator[FakeTwilioAPI]:
-    fake = FakeTwilioAPI("AC" + "7" * 32, "web-test-twilio-token")
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
+    with local_twilio("AC" + "7" * 32, "web-test-twilio-token") as fake:
         yield fake
 
 
