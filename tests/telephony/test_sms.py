@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 import re
-import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -21,11 +20,12 @@ from civic.conversations import get_or_create_conversation
 from civic.db import utcnow
 from civic.errors import InvalidPhone
 from civic.models import OutboxMessage
-from civic.phones import decrypt_phone
+from civic.phones import decrypt_phone, normalize_phone
 from civic.settings import Settings, get_settings
 from telephony.local_twilio import FakeTwilioAPI
 from telephony.local_twilio import serve_in_thread as serve
 from telephony.sms import CHANNEL, SmsDelivery, make_twilio_client, queue_sms
+from tests.inprocess_app import new_phone
 
 KOREAN_TEXT = "[서울시] 민원 SR-2026-000123 처리가 완료되었습니다."
 CALL_SID = "CA" + "0" * 32
@@ -63,8 +63,8 @@ def register(twilio_settings: Settings) -> Iterator[Register]:
 
 
 def _phone() -> str:
-    """A fresh Korean mobile number (+82 10-XXXX-XXXX), so no two tests share a recipient."""
-    return f"+8210{secrets.randbelow(9 * 10**7) + 10**7}"
+    """A fresh Korean mobile number in E.164, so no two tests share a recipient (010-5xxx is not allocated)."""
+    return normalize_phone(new_phone())
 
 
 def _queue(session: Session, phone: str, text: str = KOREAN_TEXT) -> OutboxMessage:
