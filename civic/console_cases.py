@@ -9,18 +9,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from civic.cases import get_case
+from civic.cases import file_case, get_case
 from civic.categories import check_category, due_date
 from civic.console_accounts import ConsoleIdentity, can
+from civic.conversations import end_handoff
 from civic.db import utcnow
 from civic.districts import check_district
 from civic.errors import CaseNotFound, CivicError, UnknownCategory, UnknownDistrict
 from civic.i18n import language
-from civic.models import Attachment, Case, CaseFollower, Department, Message
+from civic.models import Attachment, Case, CaseFollower, Conversation, Department, Message, ReportDraft
 from civic.polls import distance_m
 from civic.routing import department_id_for
 from civic.settings import get_settings
-from civic.workflow import ALLOWED, CaseStatus, transition
+from civic.workflow import ALLOWED, CaseStatus, notify_citizen, transition
 
 S = CaseStatus
 CLOSED = frozenset({S.RESOLVED, S.REJECTED, S.WITHDRAWN})
@@ -426,3 +427,90 @@ def inbox(
         for case in session.execute(query).scalars()
     ]
     return department, rows
+
+
+# ---- filing for a citizen ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilingForm:
+    """What an operator files for a citizen who asked for a human, prefilled from the bot's draft if any."""
+
+    conversation_id: int
+    channel: str
+    language: str
+    category: str
+    district: str
+    place: str
+    description: str
+
+
+def filing_form(session: Session, user: ConsoleIdentity, conversation_id: int) -> FilingForm:
+    """The form for filing on behalf of the citizen of `conversation_id` (a caller in the queue, a chat)."""
+    if not can(user, "file_case"):
+        raise PermissionDenied("file_case")
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise CaseNotFound(str(conversation_id))
+    draft = session.execute(
+        select(ReportDraft).where(ReportDraft.conversation_id == conversation_id)
+    ).scalar_one_or_none()
+    slots = dict(draft.slots) if draft is not None else {}
+    return FilingForm(
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        language=conversation.language,
+        category=str(slots.get("category") or ""),
+        district=str(slots.get("district") or ""),
+        place=str(slots.get("place") or ""),
+        description=str(slots.get("description") or ""),
+    )
+
+
+def file_for_citizen(
+    session: Session,
+    user: ConsoleIdentity,
+    conversation_id: int,
+    *,
+    category: str | None,
+    district: str | None,
+    place: str | None,
+    description: str | None,
+    idempotency_key: str,
+) -> Case:
+    """Files the case an operator took down (→ received), closes the citizen's draft and hand-off request.
+
+    The citizen is told the number on their channel: a caller by SMS, a chat in the chat.
+    `idempotency_key` (the form's one-time key) makes a double submission one case.
+    """
+    form = filing_form(session, user, conversation_id)
+    try:
+        category_code, gu = (
+            check_category(_required(category, "category_required")),
+            check_district(_required(district, "district_required")),
+        )
+    except (UnknownCategory, UnknownDistrict):
+        raise ActionRefused("unknown_place_or_category") from None
+    case = file_case(
+        session,
+        category=category_code,
+        district=gu,
+        place=_required(place, "place_required"),
+        description=_required(description, "description_required"),
+        channel=form.channel,
+        language=language(form.language),
+        conversation_id=form.conversation_id,
+        idempotency_key=f"console:{idempotency_key}",
+        actor=_actor(user),
+    )
+    conversation = session.get(Conversation, form.conversation_id)
+    if conversation is not None and conversation.handoff_requested_at is not None:
+        end_handoff(session, conversation=conversation)
+    draft = session.execute(
+        select(ReportDraft).where(ReportDraft.conversation_id == form.conversation_id)
+    ).scalar_one_or_none()
+    if draft is not None and draft.status == "open":
+        draft.status, draft.case_id, draft.updated_at = "filed", case.id, utcnow()
+    # The bot never answered this filing, so the citizen is told on their channel whatever it is.
+    notify_citizen(session, case=case, event=case.events[0])
+    return case

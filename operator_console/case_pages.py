@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,10 @@ DONE = {
     "resolve": ("처리 완료로 답변했습니다.", "Case resolved; the answer goes to the citizen."),
     "reject": ("반려했습니다.", "Case rejected."),
     "return": ("120 상담사에게 재배정을 요청했습니다.", "Sent back to the 120 operators."),
+    "file": (
+        "민원을 접수했습니다. 시민에게 접수번호를 알렸습니다.",
+        "Case filed; the citizen has been told its number.",
+    ),
 }
 ERRORS = {
     "transition": ("현재 상태에서는 할 수 없는 작업입니다.", "Not possible in the case's current status."),
@@ -55,6 +60,11 @@ ERRORS = {
     "unknown_department": ("알 수 없는 부서입니다.", "Unknown department."),
     "unknown_category": ("알 수 없는 분야입니다.", "Unknown category."),
     "unknown_district": ("알 수 없는 자치구입니다.", "Unknown district."),
+    "category_required": ("분야를 고르세요.", "Choose a category."),
+    "district_required": ("자치구를 고르세요.", "Choose a district."),
+    "place_required": ("장소를 입력하세요.", "Enter the place."),
+    "description_required": ("내용을 입력하세요.", "Describe the problem."),
+    "unknown_place_or_category": ("분야나 자치구를 알 수 없습니다.", "Unknown category or district."),
 }
 
 
@@ -296,3 +306,73 @@ def inbox_page(request: Request, user: User, department: str = "") -> HTMLRespon
             departments=departments,
             limit=service.INBOX_LIMIT,
         )
+
+
+# ---- filing for a citizen -----------------------------------------------------------------------------------------
+
+
+@router.get("/conversations/{conversation_id}/file", response_class=HTMLResponse)
+def filing_page(request: Request, user: User, conversation_id: int, error: str = "") -> HTMLResponse:
+    with session_scope(session_factory(request)) as session:
+        try:
+            form = service.filing_form(session, user, conversation_id)
+        except CaseNotFound:
+            raise HTTPException(404, "no such conversation") from None
+        except service.PermissionDenied:
+            raise HTTPException(403, "operators file cases") from None
+        messages = service.transcript_tail(session, conversation_id, limit=TRANSCRIPT_LIMIT)
+    return render_page(
+        request,
+        "file.html",
+        user=user,
+        form=form,
+        messages=messages,
+        categories=[(code, category_label(code, "ko")) for code in CATEGORIES],
+        districts=DISTRICTS,
+        # One key per form shown: a double click or a resubmitted form files one case.
+        form_key=secrets.token_hex(16),
+        error=ERRORS.get(error),
+    )
+
+
+@router.post("/conversations/{conversation_id}/file")
+def file_for_citizen(
+    request: Request,
+    user: User,
+    conversation_id: int,
+    form_key: Annotated[str, Form(min_length=16, max_length=64)],
+    category: OptionalText = None,
+    district: OptionalText = None,
+    place: OptionalText = None,
+    description: OptionalText = None,
+) -> Response:
+    form_page = f"{CONSOLE_PATH}/conversations/{conversation_id}/file"
+    try:
+        with session_scope(session_factory(request)) as session:
+            case = service.file_for_citizen(
+                session,
+                user,
+                conversation_id,
+                category=category,
+                district=district,
+                place=place,
+                description=description,
+                idempotency_key=form_key,
+            )
+            accounts.record(
+                session,
+                "case.file",
+                by=user,
+                target=case.number,
+                details={"conversation": conversation_id},
+                ip=client_ip(request),
+            )
+            number = case.number
+    except CaseNotFound:
+        raise HTTPException(404, "no such conversation") from None
+    except service.PermissionDenied:
+        audit(request, "case.denied", by=user, target=str(conversation_id), details={"action": "file"})
+        raise HTTPException(403, "operators file cases") from None
+    except service.ActionRefused as refused:
+        return RedirectResponse(f"{form_page}?error={refused.code}", status_code=303)
+    return RedirectResponse(f"{CONSOLE_PATH}/cases/{number}?done=file", status_code=303)

@@ -28,8 +28,18 @@
       tr.dataset.since = item.since;
       const waiting = cell(waited(item.waiting_seconds), "waiting");
       waiting.dataset.seconds = String(item.waiting_seconds);
-      tr.append(cell(item.kind, `kind kind-${item.kind}`), waiting, cell(item.channel),
-                cell(item.title, "title"), cell(item.detail, "detail"));
+      const title = cell("", "title");
+      const href = item.kind === "case" ? `/console/cases/${encodeURIComponent(item.title)}`
+        : item.conversation_id ? `/console/conversations/${item.conversation_id}/file` : null;
+      if (href) {
+        const link = document.createElement("a");
+        link.href = href;
+        link.textContent = item.title;
+        title.append(link);
+      } else {
+        title.textContent = item.title;
+      }
+      tr.append(cell(item.kind, `kind kind-${item.kind}`), waiting, cell(item.channel), title, cell(item.detail, "detail"));
       return tr;
     });
     if (rows.length === 0) {

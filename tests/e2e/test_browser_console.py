@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from civic.cases import file_case
+from civic.conversations import get_or_create_conversation
+from civic.db import session_scope
+from civic.models import OutboxMessage
 from tests.browser import chromium
 from tests.e2e.stack import ChatClient, Stack
 from tests.operator_console.helpers import PASSWORD, new_user
@@ -57,3 +63,57 @@ def test_a_wrong_password_keeps_the_operator_out(page: Page, stack: Stack, db: s
     expect(page).to_have_url(f"{stack.web_url}/console/login")
     expect(page.locator("body")).to_contain_text("Log in")
     assert page.context.cookies() == [] or all(c["name"] != "civic_console" for c in page.context.cookies())
+
+
+def test_a_case_goes_from_received_to_resolved_and_the_citizen_is_told_in_their_language(
+    page: Page, stack: Stack, db: sessionmaker[Session]
+) -> None:
+    with session_scope(db) as session:
+        conversation = get_or_create_conversation(
+            session, channel="web", external_id=f"browser-{uuid.uuid4().hex}", language="en"
+        )
+        case = file_case(
+            session,
+            category="broken_streetlight",
+            district="마포구",
+            place="Hapjeong exit 2",
+            description="The street light is out",
+            channel="web",
+            language="en",
+            conversation_id=conversation.id,
+        )
+        number, department_code, conversation_id = case.number, case.department.code, conversation.id
+
+    log_in(page, stack, new_user(db, "operator"))
+    page.goto(f"{stack.web_url}/console/cases/{number}")
+    flash = page.locator(".flash.ok")
+    page.get_by_role("button", name="접수 확인 Accept").click()
+    expect(flash).to_contain_text("Case accepted.")
+    page.get_by_role("button", name="부서 배정 Assign").click()
+    expect(flash).to_contain_text("Case assigned to the department.")
+    # An operator has no resolve button: that is the department's to do.
+    assert page.get_by_role("button", name="처리 완료 Resolve").count() == 0
+    page.get_by_role("button", name="로그아웃 Log out").click()
+
+    log_in(page, stack, new_user(db, "official", department_code))
+    page.goto(f"{stack.web_url}/console/inbox")
+    page.get_by_role("link", name=number).click()
+    page.get_by_role("button", name="처리 시작 Start").click()
+    expect(flash).to_contain_text("Work started.")
+    page.fill("textarea[name=answer]", "We replaced the lamp on 25 November.")
+    page.get_by_role("button", name="처리 완료 Resolve").click()
+    expect(flash).to_contain_text("Case resolved")
+    expect(page.locator("table")).to_contain_text("in_progress → resolved")
+
+    with session_scope(db) as session:
+        notices = (
+            session.execute(
+                select(OutboxMessage.text)
+                .where(OutboxMessage.conversation_id == conversation_id)
+                .order_by(OutboxMessage.id)
+            )
+            .scalars()
+            .all()
+        )
+    assert notices[-1] == f"[{number}] Your report has been resolved.\nAnswer: We replaced the lamp on 25 November."
+    assert len(notices) == 4  # accepted, assigned, in progress, resolved: one each

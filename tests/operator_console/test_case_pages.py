@@ -16,7 +16,7 @@ from civic.cases import file_case, get_case
 from civic.conversations import get_or_create_conversation, record_message
 from civic.db import session_scope
 from civic.media import store_photo
-from civic.models import AuditEntry, Case, OutboxMessage
+from civic.models import AuditEntry, Case, Conversation, Department, OutboxMessage
 from civic.routing import department_for
 from telephony.local_twilio import local_twilio
 from tests.inprocess_app import running_app
@@ -219,3 +219,55 @@ def test_operator_merges_a_duplicate(client: TestClient, db: sessionmaker[Sessio
     assert f'href="/console/cases/{target}"' in page and "중복 민원" in page
     assert "함께 알림" in client.get(f"/console/cases/{target}").text
     assert case_of(db, duplicate).merged_into_id == case_of(db, target).id
+
+
+def test_an_operator_files_a_case_for_a_caller_from_the_draft_once(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    from civic.conversations import request_handoff
+    from civic.models import PhoneCall, ReportDraft
+    from civic.phone_calls import keep_draft, start_call
+
+    with session_scope(db) as session:
+        call = start_call(session, call_sid="CA" + uuid.uuid4().hex, caller="+821047771234", expectation={})
+        session.flush()
+        conversation = session.get(Conversation, call.conversation_id)
+        assert conversation is not None
+        request_handoff(session, conversation=conversation, reason="phone: caller_pressed_0")
+        keep_draft(session, conversation_id=conversation.id, channel="phone", slots={"category": "noise"}, reason="x")
+        conversation_id = conversation.id
+    log_in(client, new_user(db, "operator"))
+    page = client.get(f"/console/conversations/{conversation_id}/file")
+    assert page.status_code == 200
+    assert '<option value="noise" selected>' in page.text  # prefilled from what the bot had gathered
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "form_key": re.search(r'name="form_key" value="([0-9a-f]{32})"', page.text).group(1),  # type: ignore[union-attr]
+        "category": "noise",
+        "district": "송파구",
+        "place": "잠실역 8번 출구",
+        "description": "밤새 공사 소음",
+    }
+    first = client.post(f"/console/conversations/{conversation_id}/file", data=form, follow_redirects=False)
+    again = client.post(f"/console/conversations/{conversation_id}/file", data=form, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]  # a double submission is one case
+    with session_scope(db) as session:
+        cases = session.execute(select(Case).where(Case.conversation_id == conversation_id)).scalars().all()
+        filed = [(c.category, c.district, c.channel, c.status) for c in cases]
+        assert filed == [("noise", "송파구", "phone", "received")]
+        conversation = session.get(Conversation, conversation_id)
+        assert conversation is not None and conversation.handoff_requested_at is None  # off the queue
+        draft = session.execute(select(ReportDraft).where(ReportDraft.conversation_id == conversation_id)).scalar_one()
+        assert (draft.status, draft.case_id) == ("filed", cases[0].id)
+        queued = select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
+        sms = list(session.execute(queued).scalars())
+        assert [m.channel for m in sms] == ["sms"] and sms[0].text.startswith(f"[{cases[0].number}]")
+        assert session.execute(select(PhoneCall).where(PhoneCall.conversation_id == conversation_id)).scalar_one()
+
+
+def test_officials_cannot_file_for_citizens(client: TestClient, db: sessionmaker[Session]) -> None:
+    with session_scope(db) as session:
+        code = session.execute(select(Department.code)).scalars().first()
+    log_in(client, new_user(db, "official", code))
+    assert client.get("/console/conversations/1/file").status_code == 403
