@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.messages import gateway_message
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.text import clean_text, neutralize_commands
+from civic.cases import normalize_case_number
 from civic.conversations import get_or_create_conversation, record_message
 from civic.db import in_thread
 from civic.language import detect_language
@@ -62,6 +63,7 @@ class Inbound:
     longitude: float | None = None
     attachment_ids: tuple[str, ...] = ()
     command: str | None = None  # a key of COMMAND_PAYLOADS
+    case_number: str | None = None  # with command "status": the case asked about (keyed on the phone)
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,11 @@ class Gateway:
             return inbound.payload
         if inbound.command in COMMAND_PAYLOADS:
             # Rasa keeps only the payload's own entities, so the conversation's language rides along.
-            return COMMAND_PAYLOADS[inbound.command] + json.dumps({"language": turn.language})
+            entities = {"language": turn.language}
+            number = normalize_case_number(inbound.case_number or "")
+            if inbound.command == "status" and number is not None:
+                entities["case_id"] = number  # canonical, so nothing of the caller's choosing reaches Rasa
+            return COMMAND_PAYLOADS[inbound.command] + json.dumps(entities)
         if text:
             return neutralize_commands(text)
         if inbound.latitude is not None and inbound.longitude is not None:

@@ -272,7 +272,10 @@ class PhoneLine:
         if expectation.case_number_keys and keys.isdigit():
             today = utcnow().astimezone(ZoneInfo(self.settings.timezone)).date()
             number = case_number_from_keys(keys, today)
-            return await self._to_bot(state, Inbound("phone", state.call_sid, text=number), heard=f"[{digits}]")
+            # Keyed digits are a status question: said as a command with the number, not left to the NLU,
+            # which can read a bare case number as a withdrawal.
+            inbound = Inbound("phone", state.call_sid, text=number, command="status", case_number=number)
+            return await self._to_bot(state, inbound, heard=f"[{digits}]")
         choice = expectation.by_key(keys)
         if choice is None:
             if not expectation.choices:

@@ -133,3 +133,18 @@ async def test_a_vote_choice_and_its_receipt_are_kept_out_of_the_transcript(
     assert stored[0].text == "🗳" and stored[0].data["payload"] == "/vote"
     assert not any("반대" in text and "2." in text for text in texts[-2:])
     assert not any(receipt in text for text in texts)
+
+
+async def test_a_status_command_carries_only_a_canonical_case_number(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str]
+) -> None:
+    fake, _ = fake_rasa
+    await gateway.handle(inbound("SR-2026-000327", "status-chat", 1, command="status", case_number="sr2026327"))
+    await gateway.handle(inbound("x", "status-chat", 2, command="status", case_number='"}, "intent": "x'))
+    await gateway.handle(inbound("y", "status-chat", 3, command="report", case_number="SR-2026-000001"))
+    sent = [turn["message"] for turn in fake.turns[-3:]]
+    assert sent == [
+        '/check_status{"language": "ko", "case_id": "SR-2026-000327"}',
+        '/check_status{"language": "ko"}',  # not a case number: dropped, never passed on
+        '/report_complaint{"language": "ko"}',  # only the status command takes one
+    ]

@@ -136,13 +136,8 @@ async def test_pressing_0_mid_report_hands_the_call_over_with_what_was_filled(
     with session_scope(db) as session:
         conversation = conversation_of(session, report)
         assert conversation.handoff_reason == "phone: caller_pressed_0"
-        handoff = (
-            session.execute(
-                select(Message).where(Message.conversation_id == conversation.id, Message.sender == "system")
-            )
-            .scalars()
-            .all()[-1]
-        )
+        system = select(Message).where(Message.conversation_id == conversation.id, Message.sender == "system")
+        handoff = session.execute(system.order_by(Message.id.desc()).limit(1)).scalar_one()
         assert handoff.data["slots"]["category"] == "illegal_dumping"
         draft = session.execute(select(ReportDraft).where(ReportDraft.conversation_id == conversation.id)).scalar_one()
         assert draft.slots == {"category": "illegal_dumping"}
