@@ -28,6 +28,7 @@ from civic.models import Attachment, Case, Conversation, Department
 from civic.settings import get_settings
 from operator_console.audit import audit, client_ip, session_factory
 from operator_console.auth import CONSOLE_PATH, current_user, require_csrf
+from operator_console.charts import seoul_map
 from operator_console.routes import SECURITY_HEADERS, render_page
 
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
@@ -115,8 +116,14 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
             (d.code, d.name_ko) for d in session.execute(select(Department).order_by(Department.code)).scalars()
         ]
     days_left = (case.due_at - service.today()).days
+    seoul = seoul_map()
+    point = None
+    if case.latitude is not None and case.longitude is not None:
+        point = seoul.point(case.latitude, case.longitude)
     return {
         "case": case,
+        "seoul": seoul,
+        "map_point": point,
         "status_label": status_label(case.status, "ko"),
         "category_label": category_label(case.category, "ko"),
         "department": case.department,

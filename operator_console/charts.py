@@ -74,6 +74,19 @@ class SeoulMap:
     shapes: tuple[GuShape, ...]
     width: float
     height: float
+    # The projection, kept so a case's point can be drawn on the same map.
+    min_lon: float = 0.0
+    max_lat: float = 0.0
+    x_stretch: float = 1.0
+    scale: float = 1.0
+
+    def point(self, latitude: float, longitude: float) -> tuple[float, float] | None:
+        """Where a GPS point falls on the map, or None outside its frame."""
+        x = MAP_MARGIN + (longitude - self.min_lon) * self.x_stretch * self.scale
+        y = MAP_MARGIN + (self.max_lat - latitude) * self.scale
+        if not (0 <= x <= self.width and 0 <= y <= self.height):
+            return None
+        return round(x, 1), round(y, 1)
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ def seoul_map() -> SeoulMap:
         shapes.append(
             GuShape(name, feature["properties"]["SIG_ENG_NM"], path, round(centre.x, 1), round(centre.y, 1), fits)
         )
-    return SeoulMap(tuple(shapes), MAP_WIDTH, round(height, 1))
+    return SeoulMap(tuple(shapes), MAP_WIDTH, round(height, 1), min_lon, max_lat, x_stretch, scale)
 
 
 def class_of(count: int, top: int, classes: int = CLASSES) -> int:

@@ -271,3 +271,32 @@ def test_officials_cannot_file_for_citizens(client: TestClient, db: sessionmaker
         code = session.execute(select(Department.code)).scalars().first()
     log_in(client, new_user(db, "official", code))
     assert client.get("/console/conversations/1/file").status_code == 403
+
+
+def test_the_case_page_shows_the_district_and_the_point_on_the_map(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    with session_scope(db) as session:
+        case = file_case(
+            session,
+            category="noise",
+            district="마포구",
+            place="합정역",
+            description="소음",
+            channel="web",
+            latitude=37.5495,
+            longitude=126.9139,
+        )
+        number = case.number
+    log_in(client, new_user(db, "operator"))
+    page = client.get(f"/console/cases/{number}").text
+    assert page.count('<path class="gu') == 25
+    assert re.search(r'<path class="gu here" d="[^"]+" data-gu="마포구">', page)
+    point = re.search(r'<circle class="case-point" cx="([\d.]+)" cy="([\d.]+)"', page)
+    assert point, "a case with coordinates has its point on the map"
+    from operator_console.charts import seoul_map
+
+    seoul = seoul_map()
+    assert (float(point.group(1)), float(point.group(2))) == seoul.point(37.5495, 126.9139)
+    # West of the city centre: Mapo is in the map's left half, and north of the Han is the upper half.
+    assert float(point.group(1)) < seoul.width / 2 and float(point.group(2)) < seoul.height * 0.6
