@@ -49,7 +49,6 @@ from telephony.expectations import (
     menu_text,
 )
 from telephony.responses import response_name
-from telephony.sms import make_twilio_client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,8 +124,8 @@ class CallGone(Exception):
 class CallControl:
     """Twilio's Calls resource: replaces a live call's TwiML with the bot's answer."""
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
-        self.client = client or make_twilio_client(settings)
+    def __init__(self, client: Client) -> None:
+        self.client = client
 
     async def redirect(self, call_sid: str, document: str) -> None:
         try:
@@ -135,11 +134,6 @@ class CallControl:
             if error.code == CALL_NOT_IN_PROGRESS or error.status == 404:
                 raise CallGone(call_sid) from None
             raise
-
-    def close(self) -> None:
-        session = self.client.http_client.session
-        if session is not None:
-            session.close()
 
 
 class PhoneLine:

@@ -81,7 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache_dir=settings.asr_cache_dir,
         whisper_threads=settings.asr_threads,
     )
-    calls = CallControl(settings)
+    calls = CallControl(sms.client)  # one Twilio client (and connection pool) for messages and calls
     app.state.phone_line = PhoneLine(
         settings=settings,
         session_factory=session_factory,
@@ -109,7 +109,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for channel in (SMS_CHANNEL, *WEB_CHANNELS):
             unregister_sender(channel)
         sms.close()
-        calls.close()
         recognizers.close()
         if telegram is not None:
             await telegram.stop()
