@@ -113,6 +113,17 @@ def updates_for(twilio: FakeTwilioAPI, call_sid: str, count: int, timeout: float
     raise AssertionError(f"{count} call updates expected for {call_sid}")
 
 
+def keys_turn(client: TestClient, twilio: FakeTwilioAPI, call_sid: str, keys: str) -> ET.Element:
+    """A new call's first stream: the caller presses `keys`; the TwiML the line answered with, once it arrived."""
+    dial(client, call_sid)
+    with open_stream(client) as ws:
+        send_start(ws, call_sid, 0)
+        press(ws, keys)
+        [document] = updates_for(twilio, call_sid, 1)
+        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    return document
+
+
 def said(document: ET.Element) -> str:
     return " ".join((say.text or "") for say in document.iter("Say"))
 
@@ -199,12 +210,7 @@ def test_pressing_0_hands_the_caller_to_the_operators_queue(
     client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
 ) -> None:
     call_sid = new_call_sid()
-    dial(client, call_sid)
-    with open_stream(client) as ws:
-        send_start(ws, call_sid, 0)
-        press(ws, "0")
-        [document] = updates_for(twilio, call_sid, 1)
-        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    document = keys_turn(client, twilio, call_sid, "0")
     assert document.findtext("Enqueue") == "120-operators"
     assert "상담원" in said(document)
     assert call_row(db, call_sid).status == "queued"
@@ -218,12 +224,7 @@ def test_a_key_that_is_no_choice_asks_again_and_a_stale_stream_is_ignored(
     client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
 ) -> None:
     call_sid = new_call_sid()
-    dial(client, call_sid)
-    with open_stream(client) as ws:
-        send_start(ws, call_sid, 0)
-        press(ws, "9")
-        [document] = updates_for(twilio, call_sid, 1)
-        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    document = keys_turn(client, twilio, call_sid, "9")
     assert said(document).startswith("9번은 없는 번호예요.")
     assert "불편 신고는 1번" in said(document)
     stream = document.find("Connect/Stream")
@@ -310,12 +311,7 @@ def test_the_status_callback_ends_the_call_once(client: TestClient, db: sessionm
 
 def test_mashed_keys_are_capped_and_answered_once(client: TestClient, twilio: FakeTwilioAPI) -> None:
     call_sid = new_call_sid()
-    dial(client, call_sid)
-    with open_stream(client) as ws:
-        send_start(ws, call_sid, 0)
-        press(ws, "98765432109876543210#")
-        [document] = updates_for(twilio, call_sid, 1)
-        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    document = keys_turn(client, twilio, call_sid, "98765432109876543210#")
     time.sleep(0.3)
     assert len([u for u in twilio.call_updates if u["call_sid"] == call_sid]) == 1
     # "9" can begin no choice, so the entry ends there; the rest of the mashing reaches no one.
@@ -330,12 +326,7 @@ def test_a_call_past_the_time_limit_goes_to_an_operator(
     line.settings = settings.model_copy(update={"phone_max_call_seconds": 0})
     try:
         call_sid = new_call_sid()
-        dial(client, call_sid)
-        with open_stream(client) as ws:
-            send_start(ws, call_sid, 0)
-            press(ws, "1")
-            [document] = updates_for(twilio, call_sid, 1)
-            ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+        document = keys_turn(client, twilio, call_sid, "1")
     finally:
         line.settings = settings
     assert document.findtext("Enqueue") == "120-operators"
