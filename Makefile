@@ -20,6 +20,9 @@ run: setup ## Set up what is missing, then start Rasa (5005), actions (5055) and
 	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health"
 	$(VENV)/bin/honcho start -f Procfile
 
+run-scaled: setup ## Scale mode: 2 web workers on :8000, Rasa replicas :5005 and :5006, on PostgreSQL + Redis
+	scripts/run-scaled.sh
+
 setup: $(VENV)/.installed $(RASA_VENV)/.installed migrate models/.trained ## Venvs, migrations and a trained model
 
 test: $(VENV)/.installed $(RASA_VENV)/.installed models/.trained $(CHROMIUM) ## Run the whole suite on SQLite, then on PostgreSQL
@@ -42,6 +45,17 @@ lint: $(VENV)/.installed ## ruff and mypy
 
 migrate: $(VENV)/.installed ## Migrate the database (DATABASE_URL, default SQLite under var/)
 	$(VENV)/bin/python -m civic.migrate
+
+purge: migrate ## PIPA retention: blank old transcripts, delete old photos and call audio (DRY_RUN=1 only counts)
+	$(VENV)/bin/python -m civic.retention $(if $(DRY_RUN),--dry-run)
+
+backup: $(VENV)/.installed ## Back up the SQLite database and the media into var/backups/ (PostgreSQL: see README)
+	$(VENV)/bin/python -m civic.backup create
+
+restore: $(VENV)/.installed ## Restore a backup, database and media (stop `make run` first): make restore FILE=var/backups/civic-….db
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/civic-YYYYmmddTHHMMSSZ.db" >&2; exit 2; }
+	@test -f "$(FILE)" || { echo "no such backup: $(FILE)" >&2; exit 2; }
+	$(VENV)/bin/python -m civic.backup restore "$(FILE)"
 
 admin: migrate ## Create an operator-console admin (asks for the email, then the password)
 	@read -r -p "Admin email: " EMAIL && $(VENV)/bin/python -m operator_console.users create --role admin --email "$$EMAIL"
@@ -70,4 +84,4 @@ models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) 
 	$(RASA_VENV)/bin/rasa train --config config.yml --domain domain.yml --data $(TRAINING_DATA) --out models --quiet
 	touch $@
 
-.PHONY: help run setup test bench train nlu-eval asr-eval lint migrate admin shell
+.PHONY: help run run-scaled setup test bench train nlu-eval asr-eval lint migrate purge backup restore admin shell

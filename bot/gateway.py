@@ -20,6 +20,7 @@ from civic.conversations import get_or_create_conversation, record_message
 from civic.db import in_thread
 from civic.language import detect_language
 from civic.models import Attachment, Conversation, Message
+from civic.outbox import enqueue
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,7 +80,7 @@ class Reply:
 class Outcome:
     """What became of the turn: answered by the bot, refused by the gateway, or Rasa was down."""
 
-    status: Literal["answered", "refused", "unavailable", "in_progress", "noted"]
+    status: Literal["answered", "refused", "unavailable", "in_progress", "noted", "held"]
     replies: list[Reply]
     language: str
     error: str | None = None
@@ -92,6 +93,8 @@ class _Turn:
     language: str
     previous_replies: list[Reply] | None  # set when this turn was already answered (a retry)
     in_progress: bool = False
+    held: bool = False  # an operator holds the conversation: the turn is theirs, not the bot's
+    resume_bot: bool = False  # a takeover ended without Rasa's tracker being resumed yet
     offered_payloads: set[str] = field(default_factory=set)
     attachment_ids: tuple[str, ...] = ()  # only those uploaded in this conversation
 
@@ -112,6 +115,8 @@ class Gateway:
         turn = await self._db(lambda s: self._record_inbound(s, inbound, text))
         if turn.previous_replies is not None:
             return Outcome("answered", turn.previous_replies, turn.language)
+        if turn.held:
+            return Outcome("held", [], turn.language)
         if turn.in_progress:
             reply = Reply(0, gateway_message("in_progress", turn.language), sender="system")
             return Outcome("in_progress", [reply], turn.language, "in_progress")
@@ -131,10 +136,11 @@ class Gateway:
             # Rasa's language detector falls back on this when the text tells nothing (a number, a button).
             "language": turn.language,
         }
+        sender = f"{inbound.channel}:{inbound.external_id}"
         try:
-            answers = await self.rasa.send(
-                sender=f"{inbound.channel}:{inbound.external_id}", text=rasa_text, metadata=metadata
-            )
+            if turn.resume_bot:
+                await self.resume_bot(turn.conversation_id, sender)
+            answers = await self.rasa.send(sender=sender, text=rasa_text, metadata=metadata)
         except RasaUnavailable as error:
             logger.warning("Rasa unavailable for conversation %s: %s", turn.conversation_id, error)
             replies = await self._db(lambda s: self._record_replies(s, turn, [], "unanswered", "unavailable"))
@@ -155,6 +161,74 @@ class Gateway:
             lambda s: self._record_replies(s, turn, [{"text": text}], "answered", None, sender="system")
         )
         return Outcome("noted", replies, turn.language)
+
+    async def resume_bot(self, conversation_id: int, sender: str) -> None:
+        """Resumes Rasa's tracker after a takeover and remembers it did (RasaUnavailable if Rasa is down)."""
+        await self.rasa.resume(sender)
+
+        def resumed(session: Session) -> None:
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is not None and conversation.held_by_user_id is None:
+                conversation.rasa_paused = False
+
+        await self._db(resumed)
+
+    async def resume_report(self, conversation_id: int, *, key: str) -> list[Reply]:
+        """After an operator hands back: the bot asks for what the citizen's report still misses.
+
+        No citizen turn starts this, so the replies are queued in the outbox (with the transcript) for the
+        citizen's channel; `key` (the hand-back's) makes a repeated hand-back ask once.
+        """
+        conversation = await self._db(lambda s: s.get(Conversation, conversation_id))
+        if conversation is None or conversation.channel == "phone":
+            return []  # a caller's call is over by the time the operator hands back
+        lang = conversation.language
+        metadata = {
+            "channel": conversation.channel,
+            "external_id": conversation.external_id,
+            "conversation_id": conversation.id,
+            "language": lang,
+        }
+        answers = await self.rasa.send(
+            sender=f"{conversation.channel}:{conversation.external_id}",
+            text=COMMAND_PAYLOADS["report"] + json.dumps({"language": lang}),
+            metadata=metadata,
+        )
+        return await self._db(lambda s: self._queue_replies(s, conversation_id, answers, key))
+
+    def _queue_replies(
+        self, session: Session, conversation_id: int, answers: list[dict[str, Any]], key: str
+    ) -> list[Reply]:
+        conversation = session.get(Conversation, conversation_id)
+        assert conversation is not None
+        replies = []
+        for index, answer in enumerate(answers):
+            text = answer.get("text") or ""
+            buttons = [
+                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                for b in answer.get("buttons") or []
+            ]
+            if not text and not buttons:
+                continue
+            row = enqueue(
+                session,
+                conversation_id=conversation.id,
+                channel=conversation.channel,
+                kind="reply",
+                text=text,
+                dedupe_key=f"{key}:{index}",
+            )
+            if row is None:
+                continue  # this hand-back's question was already asked
+            message = record_message(
+                session, conversation=conversation, direction="out", sender="bot", text=text, data={"buttons": buttons}
+            )
+            assert message is not None
+            session.flush()
+            # The web chat reads its transcript, so this row is its delivery; Telegram sends it with the buttons.
+            row.data = {"transcript_id": message.id, "buttons": buttons}
+            replies.append(Reply(message.id, text, buttons))
+        return replies
 
     def _rasa_text(self, inbound: Inbound, text: str, turn: _Turn) -> str | None:
         # A button payload counts only if the bot offered that very button; anything else is text.
@@ -210,8 +284,17 @@ class Gateway:
         )
         if message is not None:
             session.flush()
+            if conversation.held_by_user_id is not None:
+                message.status = "to_operator"  # the operator reads it in the console; Rasa never sees it
+                return _Turn(conversation.id, message.id, language, None, held=True)
             return _Turn(
-                conversation.id, message.id, language, None, offered_payloads=offered, attachment_ids=attachments
+                conversation.id,
+                message.id,
+                language,
+                None,
+                offered_payloads=offered,
+                attachment_ids=attachments,
+                resume_bot=conversation.rasa_paused,
             )
         # A retry of a message we have: replay its answer, or try again if Rasa was down.
         original = session.execute(
@@ -219,7 +302,7 @@ class Gateway:
                 Message.conversation_id == conversation.id, Message.dedupe_key == inbound.client_message_id
             )
         ).scalar_one()
-        if original.status == "answered":
+        if original.status in ("answered", "to_operator"):
             return _Turn(conversation.id, original.id, language, replies_to(session, original))
         if original.status == "received":
             return _Turn(conversation.id, original.id, language, None, in_progress=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 from urllib.parse import quote
 
@@ -13,23 +14,46 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    """Sends one user turn to `POST /webhooks/rest/webhook` and returns Rasa's replies."""
+    """Sends one user turn to `POST /webhooks/rest/webhook` and returns Rasa's replies.
+
+    `base_url` may list several replicas, comma-separated (scale mode, where they share a SQL tracker store
+    and a Redis lock store): requests take turns over them, and one a replica refuses to connect goes to the
+    next, so a replica that is down or restarting costs nothing.
+    """
 
     def __init__(self, base_url: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
+        urls = [url.strip().rstrip("/") for url in base_url.split(",") if url.strip()]
+        if not urls:
+            raise ValueError("no Rasa URL")
+        self._clients = [
+            httpx.AsyncClient(
+                base_url=url,
+                timeout=timeout,
+                transport=transport,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+            for url in urls
+        ]
+        self._turn = itertools.count()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        first = next(self._turn)
+        last: httpx.HTTPError | None = None
+        for attempt in range(len(self._clients)):
+            client = self._clients[(first + attempt) % len(self._clients)]
+            try:
+                return await client.request(method, path, **kwargs)
+            except httpx.ConnectError as error:
+                # Nothing reached that replica, so the turn is safe to give to the next one.
+                last = error
+            except httpx.HTTPError as error:
+                raise RasaUnavailable(str(error)) from error
+        raise RasaUnavailable(str(last)) from last
 
     async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        try:
-            response = await self._client.post(
-                "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
-            )
-        except httpx.HTTPError as error:
-            raise RasaUnavailable(str(error)) from error
+        response = await self._request(
+            "POST", "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
+        )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
         replies = response.json()
@@ -37,20 +61,38 @@ class RasaClient:
             raise RasaUnavailable("Rasa answered with something other than a list of replies")
         return replies
 
-    async def slots(self, sender: str) -> dict[str, Any]:
-        """The conversation's current slots (its tracker without events), e.g. a half-filled report."""
+    async def _tracker(self, sender: str) -> dict[str, Any]:
         # Rasa's router does not decode %3A, and our sender ids are "<channel>:<id>": the colon stays as it is.
-        try:
-            response = await self._client.get(
-                f"/conversations/{quote(sender, safe=':')}/tracker", params={"include_events": "NONE"}
-            )
-        except httpx.HTTPError as error:
-            raise RasaUnavailable(str(error)) from error
+        response = await self._request(
+            "GET", f"/conversations/{quote(sender, safe=':')}/tracker", params={"include_events": "NONE"}
+        )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
         tracker = response.json()
-        slots = tracker.get("slots") if isinstance(tracker, dict) else None
+        return tracker if isinstance(tracker, dict) else {}
+
+    async def slots(self, sender: str) -> dict[str, Any]:
+        """The conversation's current slots (its tracker without events), e.g. a half-filled report."""
+        slots = (await self._tracker(sender)).get("slots")
         return dict(slots) if isinstance(slots, dict) else {}
 
+    async def pause(self, sender: str) -> None:
+        """Appends ConversationPaused to the tracker: Rasa answers nothing until `resume`."""
+        await self._append_event(sender, {"event": "pause"})
+
+    async def resume(self, sender: str) -> None:
+        """Appends ConversationResumed: the bot takes the conversation back."""
+        await self._append_event(sender, {"event": "resume"})
+
+    async def _append_event(self, sender: str, event: dict[str, Any]) -> None:
+        response = await self._request("POST", f"/conversations/{quote(sender, safe=':')}/tracker/events", json=event)
+        if response.status_code != 200:
+            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+
+    async def is_paused(self, sender: str) -> bool:
+        """Whether the tracker is paused (what the console shows and the tests check)."""
+        return bool((await self._tracker(sender)).get("paused"))
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()

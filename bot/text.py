@@ -13,8 +13,10 @@ NEUTRAL_PREFIX = "\uff0f"  # FULLWIDTH SOLIDUS: looks like "/" to people, means 
 
 def clean_text(raw: str) -> str:
     """NFC-normalised text without control characters, runs of blank lines, or edge spaces."""
-    text = unicodedata.normalize("NFC", raw)
-    text = CONTROL.sub("", text)
+    # Controls go before normalising: a mark removed between two conjoining jamo (or a letter and its
+    # accent) must not leave them uncomposed, which would make the result non-NFC and cleaning not idempotent.
+    text = CONTROL.sub("", raw)
+    text = unicodedata.normalize("NFC", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip()
 

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Depends, File, Header, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, Cookie, Depends, File, Header, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.gateway import Gateway, Inbound, Outcome
 from bot.messages import gateway_message
 from civic.conversations import get_or_create_conversation, transcript
-from civic.db import session_scope
-from civic.media import UnsupportedMedia, media_path, store_photo
+from civic.db import MAX_ROW_ID, session_scope
+from civic.media import UnsupportedMedia, is_attachment_id, media_path, store_photo
 from civic.models import Attachment
 from civic.settings import Settings, get_settings
 
@@ -27,6 +27,8 @@ COOKIE = "civic_chat"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(prefix="/chat", tags=["web chat"])
 STATUS_OF_ERROR = {"too_long": 413, "empty": 422, "unavailable": 503, "in_progress": 409}
+# messages.id is a 32-bit integer on PostgreSQL (64-bit on SQLite): a larger `after` failed in the driver, a 500.
+MAX_MESSAGE_ID = MAX_ROW_ID
 
 
 class ChatMessageIn(BaseModel):
@@ -123,7 +125,9 @@ async def post_message(body: ChatMessageIn, request: Request, chat_id: CheckedCh
 
 
 @router.get("/api/messages")
-async def get_messages(request: Request, chat_id: ChatId, after: int = 0) -> dict[str, Any]:
+async def get_messages(
+    request: Request, chat_id: ChatId, after: Annotated[int, Query(le=MAX_MESSAGE_ID)] = 0
+) -> dict[str, Any]:
     with session_scope(sessions_of(request)) as session:
         conversation = get_or_create_conversation(session, channel="web", external_id=external_id_of(chat_id))
         messages = transcript(session, conversation.id, after_id=max(after, 0))
@@ -161,10 +165,18 @@ async def post_photo(request: Request, chat_id: CheckedChatId, file: Annotated[U
 
 @router.get("/api/photos/{attachment_id}")
 async def get_photo(attachment_id: str, request: Request, chat_id: ChatId) -> FileResponse:
+    if not is_attachment_id(attachment_id):
+        raise HTTPException(404, "no such photo")
     with session_scope(sessions_of(request)) as session:
         conversation = get_or_create_conversation(session, channel="web", external_id=external_id_of(chat_id))
-        attachment = session.get(Attachment, attachment_id[:32])
+        attachment = session.get(Attachment, attachment_id)
         # Only the conversation that uploaded a photo may see it here.
         if attachment is None or attachment.conversation_id != conversation.id:
             raise HTTPException(404, "no such photo")
-        return FileResponse(media_path(attachment), media_type=attachment.content_type)
+        try:
+            path = media_path(attachment)
+        except UnsupportedMedia:  # a stored path leading out of the media directory
+            raise HTTPException(404, "no such photo") from None
+        if not path.is_file():  # FileResponse would fail only once the response has started: a 500
+            raise HTTPException(404, "no such photo")
+        return FileResponse(path, media_type=attachment.content_type)

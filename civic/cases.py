@@ -13,7 +13,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from civic.categories import check_category, due_date
+from civic.categories import check_category, due_date_for
 from civic.db import utcnow
 from civic.districts import check_district
 from civic.errors import CaseNotFound, NotYourCase
@@ -111,6 +111,7 @@ def file_case(
     department_id = department_id_for(session, category=category, district=district)
     now = utcnow()
     year = now.astimezone(ZoneInfo(get_settings().timezone)).year
+    due_at = due_date_for(session, category, now)
     try:
         # The number is taken inside the savepoint too, so losing the idempotency race leaves no gap.
         with session.begin_nested():
@@ -131,7 +132,7 @@ def file_case(
                 department_id=department_id,
                 attachments=list(attachment_ids),
                 idempotency_key=idempotency_key,
-                due_at=due_date(category, now),
+                due_at=due_at,
                 created_at=now,
                 updated_at=now,
             )

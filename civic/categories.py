@@ -1,4 +1,4 @@
-"""Complaint categories and their due dates in Korean working days."""
+"""Complaint categories and their due dates in Korean working days (data/categories.yml, admins' overrides)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from civic.errors import UnknownCategory
+from civic.models import CategoryDeadline
 from civic.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ CATEGORIES: tuple[str, ...] = (
 
 # The Act counts periods of 5 days or fewer in office hours; day counting is only right above that.
 MIN_DAYS = 6
+# An admin's period above this is almost surely a typo: the Act's periods for these complaints are weeks, not months.
+MAX_DAYS = 90
 
 
 def is_category(name: str) -> bool:
@@ -89,10 +94,35 @@ def add_working_days(start: date, days: int) -> date:
         day += timedelta(days=1)
 
 
-def due_date(category: str, filed_at: datetime) -> date:
-    """The last day of the legal processing period of a complaint filed at `filed_at`."""
-    check_category(category)
+def _last_day(filed_at: datetime, days: int) -> date:
     if filed_at.tzinfo is None:
         raise ValueError("filed_at must be timezone-aware")
     local_day = filed_at.astimezone(ZoneInfo(get_settings().timezone)).date()
-    return add_working_days(local_day, processing_days()[category])
+    return add_working_days(local_day, days)
+
+
+def due_date(category: str, filed_at: datetime) -> date:
+    """The last day of the period categories.yml gives a complaint filed at `filed_at` (no database needed)."""
+    check_category(category)
+    return _last_day(filed_at, processing_days()[category])
+
+
+# Read at every filing, never cached, so a change holds at once in every process; built once, like routing's.
+_OVERRIDE_LOOKUP = select(CategoryDeadline.days).where(CategoryDeadline.category == bindparam("category"))
+
+
+def overridden_days(session: Session, category: str) -> int | None:
+    """The period an admin set for the category in the console (category_deadlines), if any."""
+    return session.execute(_OVERRIDE_LOOKUP, {"category": category}).scalar_one_or_none()
+
+
+def processing_days_for(session: Session, category: str) -> int:
+    """The category's period in working days: an admin's override, else categories.yml's."""
+    check_category(category)
+    days = overridden_days(session, category)
+    return days if days is not None else processing_days()[category]
+
+
+def due_date_for(session: Session, category: str, filed_at: datetime) -> date:
+    """The last day of the legal processing period of a complaint filed at `filed_at`, honouring admins' periods."""
+    return _last_day(filed_at, processing_days_for(session, category))

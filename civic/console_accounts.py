@@ -175,6 +175,26 @@ def deactivate_user(
     return user
 
 
+def change_password(
+    session: Session,
+    user: ConsoleUser,
+    password: str,
+    *,
+    keep_session_id: str | None = None,
+    hasher: PasswordHasher | None = None,
+) -> int:
+    """Gives `user` a new password and ends their other sessions (a reset often means the old one leaked).
+
+    Returns how many sessions ended; `keep_session_id` spares the session of someone resetting their own.
+    """
+    check_password_strength(password)
+    user.password_hash = (hasher or _hasher).hash(password)
+    others = delete(ConsoleSession).where(ConsoleSession.user_id == user.id)
+    if keep_session_id is not None:
+        others = others.where(ConsoleSession.id != keep_session_id)
+    return _delete_rows(session, others)
+
+
 def _delete_rows(session: Session, statement: Delete) -> int:
     # A DELETE returns a cursor result; its row count is how many rows went.
     return cast(CursorResult[Any], session.execute(statement)).rowcount
@@ -415,6 +435,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "merge_case": OPERATORS,
     "file_case": OPERATORS,
     "take_conversation": OPERATORS,
+    "manage_outbox": OPERATORS,  # see what could not be delivered to citizens, and send it again
     # Officials work their department's cases.
     "start_case": OFFICIALS,
     "resolve_case": OFFICIALS,

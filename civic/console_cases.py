@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from civic.cases import file_case, get_case
-from civic.categories import check_category, due_date
+from civic.categories import check_category, due_date_for
 from civic.console_accounts import ConsoleIdentity, can
 from civic.conversations import end_handoff
 from civic.db import utcnow
@@ -140,7 +140,7 @@ def _correct(
     if new_category != case.category:
         changes.append(f"분야 {case.category} → {new_category}")
         case.category = new_category
-        case.due_at = due_date(new_category, case.created_at)
+        case.due_at = due_date_for(session, new_category, case.created_at)
     if new_district != case.district:
         changes.append(f"자치구 {case.district} → {new_district}")
         case.district = new_district

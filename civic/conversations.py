@@ -16,8 +16,8 @@ CHANNELS: tuple[str, ...] = ("web", "telegram", "phone", "rest")
 DIRECTIONS: tuple[str, ...] = ("in", "out")
 SENDERS: tuple[str, ...] = ("citizen", "bot", "operator", "system")
 # Inbound: "received" once stored, "answered" once the bot replied, "unanswered" when the NLU was
-# down and an operator must look; outbound: "sent".
-MESSAGE_STATUSES: tuple[str, ...] = ("received", "answered", "unanswered", "sent")
+# down and an operator must look, "to_operator" when an operator held the conversation; outbound: "sent".
+MESSAGE_STATUSES: tuple[str, ...] = ("received", "answered", "unanswered", "to_operator", "sent")
 
 
 def _find(session: Session, channel: str, external_id: str) -> Conversation | None:

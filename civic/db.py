@@ -18,6 +18,8 @@ from sqlalchemy.types import TypeDecorator
 from civic.settings import get_settings
 
 T = TypeVar("T")
+# Row ids are 32-bit integers on PostgreSQL: a larger id from a URL can match nothing, and must not reach a query.
+MAX_ROW_ID = 2**31 - 1
 
 # Deterministic constraint names: Alembic's batch mode on SQLite and later migrations need them.
 NAMING_CONVENTION = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from pathlib import Path
 
@@ -20,10 +21,18 @@ IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
 
 
 FOLDERS = {"photo": "photos", "audio": "audio"}
+# An attachment row whose file civic.retention deleted keeps its hash and size, with this path.
+PURGED_PATH = ""
+# What _store names files and rows: uuid4().hex. Anything else in a URL is no attachment.
+ATTACHMENT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class UnsupportedMedia(ValueError):
     """Not a JPEG, PNG or WebP image, or too large."""
+
+
+def is_attachment_id(value: str) -> bool:
+    return ATTACHMENT_ID.fullmatch(value) is not None
 
 
 def sniff_image_type(head: bytes) -> str | None:
@@ -85,7 +94,9 @@ def store_audio(session: Session, *, conversation_id: int, wav: bytes) -> Attach
 
 
 def media_path(attachment: Attachment) -> Path:
-    """Absolute path of a stored file, refusing anything that would leave the media directory."""
+    """Absolute path of a stored file, refusing anything that would leave the media directory (or a purged file)."""
+    if attachment.path == PURGED_PATH:
+        raise UnsupportedMedia("attachment purged after its retention period")
     root = get_settings().media_dir.resolve()
     path = (root / attachment.path).resolve()
     if root not in path.parents:

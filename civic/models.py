@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from civic.db import Base, UTCDateTime, utcnow
@@ -35,6 +35,12 @@ class Conversation(Base):
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     handoff_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handoff_reason: Mapped[str | None] = mapped_column(Text)
+    # While an operator holds the conversation the gateway passes citizens' messages to them, not to Rasa.
+    held_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id"), index=True)
+    held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Rasa's tracker was paused for a takeover and not resumed yet: the gateway resumes it before the next turn,
+    # whoever ended the takeover (an operator, a call that ended, a deactivated account).
+    rasa_paused: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -375,6 +381,8 @@ class ConsoleUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The operator's desk line, where a caller taken from the phone queue is bridged; encrypted like citizens'.
+    desk_phone_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ConsoleSession(Base):
@@ -433,3 +441,37 @@ class CaseFollower(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     language: Mapped[str] = mapped_column(String(8), default="ko")  # the duplicate's language: the follower's notices
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CannedAnswer(Base):
+    """A ready answer an operator inserts into a live conversation, in one language."""
+
+    __tablename__ = "canned_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoutingOverride(Base):
+    """An admin's change to the routing table (data/routing.yml): this category in this gu goes to this department."""
+
+    __tablename__ = "routing_overrides"
+
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    district: Mapped[str] = mapped_column(String(16), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CategoryDeadline(Base):
+    """An admin's processing period for a category in working days, replacing data/categories.yml's."""
+
+    __tablename__ = "category_deadlines"
+
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    days: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

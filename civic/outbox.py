@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -159,6 +159,32 @@ async def _send(message: OutboxMessage) -> _Outcome:
         log.warning("outbox %s via %s failed: %s", message.id, message.channel, type(exc).__name__)
         return _Outcome(message.id, f"{type(exc).__name__}: {exc}"[:1000])
     return _Outcome(message.id, None)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many messages are in each state (pending, sent, failed, dead)."""
+    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    return {PENDING: 0, FAILED: 0, DEAD: 0, SENT: 0} | {status: count for status, count in rows}
+
+
+def undelivered(session: Session, *, limit: int = 200) -> list[OutboxMessage]:
+    """Dead letters and messages still being retried, newest first: what the console shows."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status.in_((DEAD, FAILED)))
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
+    return list(session.execute(query).scalars())
+
+
+def retry_dead(session: Session, message_id: int) -> OutboxMessage | None:
+    """Gives a dead letter a fresh set of attempts (after the cause was fixed); None if it is not dead."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != DEAD:
+        return None
+    row.status, row.attempts, row.next_attempt_at = PENDING, 0, utcnow()
+    return row
 
 
 async def deliver_now(session_factory: sessionmaker[Session], message: OutboxMessage) -> bool:

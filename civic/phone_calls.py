@@ -15,7 +15,7 @@ from civic.errors import InvalidPhone
 from civic.models import PhoneCall, ReportDraft
 from civic.phones import get_or_create_citizen
 
-ACTIVE, QUEUED, ENDED = "active", "queued", "ended"
+ACTIVE, QUEUED, BRIDGED, ENDED = "active", "queued", "bridged", "ended"
 # The report slots that make a draft worth an operator's look when the caller is gone.
 REPORT_SLOTS = ("category", "district", "dong", "place", "description", "latitude", "longitude")
 
@@ -76,6 +76,12 @@ def end_call(session: Session, call: PhoneCall, reason: str) -> bool:
 
 def queue_for_operator(session: Session, call: PhoneCall) -> None:
     call.status = QUEUED
+    call.updated_at = utcnow()
+
+
+def bridge_to_operator(session: Session, call: PhoneCall) -> None:
+    """The caller left Twilio's queue for an operator's desk line."""
+    call.status = BRIDGED
     call.updated_at = utcnow()
 
 

@@ -1,4 +1,4 @@
-"""Routing of category × district to the department that works the case (data/routing.yml)."""
+"""Routing of category × district to the department that works the case (data/routing.yml, admins' overrides)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from civic.categories import CATEGORIES, check_category
 from civic.districts import DISTRICTS, check_district, district_names
-from civic.models import Department
+from civic.models import Department, RoutingOverride
 
 ROUTING_FILE = Path(__file__).resolve().parent / "data" / "routing.yml"
 
@@ -108,19 +108,40 @@ def sync_departments(session: Session) -> int:
     return changed
 
 
+# Read at every filing, never cached: an admin's change must hold at once in every process. One primary-key
+# lookup, built once (building the select per call cost more than running it); not session.get, whose
+# identity map could answer from an older read.
+_OVERRIDE_LOOKUP = select(RoutingOverride.department_id).where(
+    RoutingOverride.category == bindparam("category"), RoutingOverride.district == bindparam("district")
+)
+
+
+def override_department_id(session: Session, *, category: str, district: str) -> int | None:
+    """The department an admin routed this pair to in the console (routing_overrides), if any."""
+    return session.execute(_OVERRIDE_LOOKUP, {"category": category, "district": district}).scalar_one_or_none()
+
+
 def department_for(session: Session, *, category: str, district: str) -> Department:
-    """The department row for a case, created on first use if sync_departments has not run."""
-    spec = route_table()[(check_category(category), check_district(district))]
+    """The department row for a case: an admin's override, else the file's, created on first use if not synced."""
+    key = (check_category(category), check_district(district))
+    overridden = override_department_id(session, category=key[0], district=key[1])
+    if overridden is not None:
+        return session.get_one(Department, overridden)
+    spec = route_table()[key]
     row = session.execute(select(Department).where(Department.code == spec.code)).scalar_one_or_none()
     return row if row is not None else _insert_department(session, spec)
 
 
 def department_id_for(session: Session, *, category: str, district: str) -> int:
-    """department_for's id, remembered per database: filing needs only the id, and rows are never deleted."""
-    spec = route_table()[(check_category(category), check_district(district))]
-    key = (str(session.get_bind().engine.url), spec.code)
-    if key not in _department_ids:
+    """department_for's id; the file's departments are remembered per database (rows are never deleted)."""
+    key = (check_category(category), check_district(district))
+    overridden = override_department_id(session, category=key[0], district=key[1])
+    if overridden is not None:
+        return overridden
+    spec = route_table()[key]
+    cache_key = (str(session.get_bind().engine.url), spec.code)
+    if cache_key not in _department_ids:
         department = department_for(session, category=category, district=district)
         session.flush()
-        _department_ids[key] = department.id
-    return _department_ids[key]
+        _department_ids[cache_key] = department.id
+    return _department_ids[cache_key]

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +35,19 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'civic.db'}"
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 10.0
+    redis_url: str = ""  # scale mode: Redis for Rasa's lock store and live console events between web workers
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     public_base_url: str = "http://localhost:8000"
     media_dir: Path = PROJECT_ROOT / "var" / "media"
     max_message_chars: int = 2000
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Personal data kept for this long (PIPA): transcripts after a conversation's last message, photos and call
+    # audio after they arrived; what belongs to an open case stays until it is closed (civic.retention).
+    retention_transcript_days: Annotated[int, Field(ge=1)] = 365
+    retention_media_days: Annotated[int, Field(ge=1)] = 365
+    # A request body whose next piece takes longer than this is answered 408 (slow-loris clients).
+    request_body_timeout_seconds: float = 10.0
     secret_key: str = PLACEHOLDER_SECRETS["SECRET_KEY"]
     # Base64 of 32 random bytes (AES-256-GCM) for phone numbers at rest.
     phone_encryption_key: str = PLACEHOLDER_SECRETS["PHONE_ENCRYPTION_KEY"]

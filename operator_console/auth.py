@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, HTTPException, Path, Query, Request, Response
 
 from civic import console_accounts as accounts
 from civic.console_accounts import ROLES, ConsoleIdentity
-from civic.db import session_scope
+from civic.db import MAX_ROW_ID, session_scope
 from civic.settings import get_settings
 from operator_console.audit import audit, audit_async, session_factory
 
@@ -27,6 +27,11 @@ LOGIN_NONCE_SECONDS = 3600
 LOGIN_CSRF_PURPOSE = "console-login-csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNRESOLVED = object()
+
+
+# Ids and pages in console URLs: a number past what the database holds is a 422, not a query that fails.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 
 
 def cookie_flags() -> dict[str, object]:

@@ -23,11 +23,11 @@ from civic.db import session_scope
 from civic.districts import DISTRICTS
 from civic.errors import CaseNotFound, InvalidTransition
 from civic.i18n import category_label, status_label
-from civic.media import UnsupportedMedia, media_path
+from civic.media import UnsupportedMedia, is_attachment_id, media_path
 from civic.models import Attachment, Case, Conversation, Department
 from civic.settings import get_settings
 from operator_console.audit import audit, client_ip, session_factory
-from operator_console.auth import CONSOLE_PATH, current_user, require_csrf
+from operator_console.auth import CONSOLE_PATH, RowId, current_user, require_csrf
 from operator_console.charts import seoul_map
 from operator_console.routes import SECURITY_HEADERS, render_page
 
@@ -160,12 +160,14 @@ def case_page(request: Request, user: User, number: str, done: str = "", error: 
 @router.get("/media/{attachment_id}")
 def media(request: Request, user: User, attachment_id: str) -> Response:
     """A stored photo or recording, for staff who may see a case it belongs to (404 for everyone else)."""
+    if not is_attachment_id(attachment_id):
+        raise HTTPException(404, "no such file")
     with session_scope(session_factory(request)) as session:
-        attachment = session.get(Attachment, attachment_id[:32])
+        attachment = session.get(Attachment, attachment_id)
         visible = attachment is not None and service.attachment_visible(session, user, attachment)
     if attachment is None or not visible:
         if attachment is not None:
-            audit(request, "media.denied", by=user, target=attachment_id[:32])
+            audit(request, "media.denied", by=user, target=attachment_id)
         raise HTTPException(404, "no such file")
     try:
         path = media_path(attachment)
@@ -319,7 +321,7 @@ def inbox_page(request: Request, user: User, department: str = "") -> HTMLRespon
 
 
 @router.get("/conversations/{conversation_id}/file", response_class=HTMLResponse)
-def filing_page(request: Request, user: User, conversation_id: int, error: str = "") -> HTMLResponse:
+def filing_page(request: Request, user: User, conversation_id: RowId, error: str = "") -> HTMLResponse:
     with session_scope(session_factory(request)) as session:
         try:
             form = service.filing_form(session, user, conversation_id)
@@ -346,7 +348,7 @@ def filing_page(request: Request, user: User, conversation_id: int, error: str =
 def file_for_citizen(
     request: Request,
     user: User,
-    conversation_id: int,
+    conversation_id: RowId,
     form_key: Annotated[str, Form(min_length=16, max_length=64)],
     category: OptionalText = None,
     district: OptionalText = None,

@@ -21,7 +21,7 @@ from civic.districts import DISTRICTS
 from civic.i18n import category_label, district_label, status_label
 from civic.settings import get_settings
 from operator_console.audit import audit, session_factory
-from operator_console.auth import CONSOLE_PATH, current_user, require_csrf
+from operator_console.auth import CONSOLE_PATH, PageNumber, current_user, require_csrf
 from operator_console.charts import bar_chart, choropleth
 from operator_console.routes import SECURITY_HEADERS, render_page
 
@@ -122,7 +122,7 @@ Filters = Annotated[CaseFilter, Depends(case_filter)]
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, user: User, filters: Filters, page: int = 1) -> HTMLResponse:
+def search_page(request: Request, user: User, filters: Filters, page: PageNumber = 1) -> HTMLResponse:
     with session_scope(session_factory(request)) as session:
         result = search_cases(session, filters, department_id=_scope(user), page=page)
     query = filters.to_json()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
-from civic.db import session_scope
+from civic.db import MAX_ROW_ID, session_scope
 from civic.i18n import category_label, status_label
 from civic.models import AuditEntry, Case
 from civic.settings import get_settings
@@ -199,7 +199,9 @@ def whoami(user: User, response: Response) -> dict[str, object]:
 
 
 @router.get("/api/audit", dependencies=[Depends(require_role("admin"))])
-def audit_log(request: Request, response: Response, before: int | None = None) -> list[dict[str, object]]:
+def audit_log(
+    request: Request, response: Response, before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None
+) -> list[dict[str, object]]:
     """The newest audit entries (admins only), paged backwards with `before=<id>`."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE)
     if before is not None:

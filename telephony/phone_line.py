@@ -17,14 +17,17 @@ from twilio.rest import Client
 
 from bot.gateway import Gateway, Inbound, Outcome
 from bot.rasa_client import RasaClient, RasaUnavailable
+from civic import takeover
 from civic.conversations import record_message, request_handoff
 from civic.db import in_thread, utcnow
 from civic.media import store_audio
 from civic.models import Conversation, PhoneCall
 from civic.phone_calls import (
     ACTIVE,
+    BRIDGED,
     ENDED,
     QUEUED,
+    bridge_to_operator,
     end_call,
     get_call,
     has_report_content,
@@ -195,6 +198,8 @@ class PhoneLine:
         return self._current_twiml(state)
 
     def _current_twiml(self, state: CallState) -> str:
+        if state.status == BRIDGED:
+            return twiml.goodbye(say.OPERATOR_DONE, self.settings)
         if state.status == QUEUED:
             return twiml.hand_off(say.HANDING_OFF, self.settings)
         if state.status == ENDED:
@@ -208,14 +213,56 @@ class PhoneLine:
             return
         slots = await self._slots(call_sid)
 
-        def finish(session: Session) -> None:
+        def finish(session: Session) -> int | None:
             call = get_call(session, call_sid, for_update=True)
             if call is None or not end_call(session, call, reason):
-                return
+                return None
             if has_report_content(slots):
                 keep_draft(session, conversation_id=call.conversation_id, channel="phone", slots=slots, reason=reason)
+            conversation = session.get(Conversation, call.conversation_id)
+            if conversation is None or conversation.held_by_user_id is None:
+                return None
+            takeover.release(session, None, conversation.id)  # the caller hung up on the operator
+            return conversation.id
 
-        await self._db(finish)
+        conversation_id = await self._db(finish)
+        if conversation_id is not None:
+            await self._resume_bot(conversation_id, call_sid)
+
+    # ---- operators -----------------------------------------------------------------------------------------------
+
+    async def bridge(self, conversation_id: int, desk_phone: str) -> bool:
+        """Takes the caller of `conversation_id` out of Twilio's queue to the operator's desk line.
+
+        False when the caller is gone (hung up while waiting); the call is then ended here.
+        """
+        call_sid = await self._db(lambda s: _queued_call_sid(s, conversation_id))
+        if call_sid is None:
+            return False
+        try:
+            await self.calls.redirect(call_sid, twiml.bridge(say.CONNECTING_OPERATOR, desk_phone, self.settings))
+        except CallGone:
+            await self.call_ended(call_sid, "hangup")
+            return False
+
+        def mark(session: Session) -> None:
+            call = get_call(session, call_sid, for_update=True)
+            if call is not None and call.status == QUEUED:
+                bridge_to_operator(session, call)
+
+        await self._db(mark)
+        return True
+
+    async def operator_done(self, call_sid: str) -> str:
+        """TwiML when the operator's leg ends (Twilio's <Dial action>): thank the caller and hang up."""
+        await self.call_ended(call_sid, "operator")
+        return twiml.goodbye(say.OPERATOR_DONE, self.settings)
+
+    async def _resume_bot(self, conversation_id: int, call_sid: str) -> None:
+        try:
+            await self.gateway.resume_bot(conversation_id, f"phone:{call_sid}")
+        except RasaUnavailable:
+            log.warning("could not resume the bot's tracker of a finished call")
 
     # ---- the media stream ----------------------------------------------------------------------------------------
 
@@ -447,6 +494,12 @@ class PhoneLine:
             return await self.rasa.slots(f"phone:{call_sid}")
         except RasaUnavailable:
             return {}
+
+
+def _queued_call_sid(session: Session, conversation_id: int) -> str | None:
+    conversation = session.get(Conversation, conversation_id)
+    call = None if conversation is None else takeover.phone_call_of(session, conversation)
+    return call.call_sid if call is not None and call.status == QUEUED else None
 
 
 def _state(session: Session, call_sid: str) -> CallState | None:

@@ -26,6 +26,8 @@ FOREIGN_LANGUAGE = {
 }
 KEYS_NOT_EXPECTED = "지금은 번호 대신 말씀으로 알려 주세요. 상담원 연결은 0번이에요."
 UNAVAILABLE = "죄송해요, 지금 시스템이 원활하지 않아 상담원에게 연결해 드릴게요. 잠시만 기다려 주세요."
+CONNECTING_OPERATOR = "상담원을 연결합니다."
+OPERATOR_DONE = "상담이 끝났습니다. 120 다산콜센터를 이용해 주셔서 감사합니다."
 ALREADY_ENDED = "통화가 이미 종료되었어요."
 MENU_HINT = "{label} {key}번"
 # Spoken forms of chat texts that talk about screens and buttons, by domain response name.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Connect, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 from civic.settings import Settings
 
 STREAM_PATH = "/telephony/stream"
 RESUME_PATH = "/telephony/resume"
+OPERATOR_DONE_PATH = "/telephony/operator-done"
 # Voices for the few sentences said to callers in another language.
 FOREIGN_VOICES = {"en": ("en-US", "Polly.Joanna"), "ja": ("ja-JP", "Polly.Mizuki"), "zh": ("cmn-CN", "Polly.Zhiyu")}
 
@@ -46,6 +47,20 @@ def hand_off(text: str, settings: Settings) -> str:
     response = VoiceResponse()
     _say(response, text, settings)
     response.enqueue(settings.phone_operator_queue)
+    return str(response)
+
+
+def bridge(text: str, desk_phone: str, settings: Settings) -> str:
+    """Say `text`, then dial the operator's desk line; when that leg ends Twilio asks /operator-done."""
+    response = VoiceResponse()
+    _say(response, text, settings)
+    dial = Dial(
+        caller_id=settings.twilio_phone_number,
+        action=settings.public_base_url.rstrip("/") + OPERATOR_DONE_PATH,
+        method="POST",
+    )
+    dial.number(desk_phone)
+    response.append(dial)
     return str(response)
 
 

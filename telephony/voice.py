@@ -50,6 +50,12 @@ async def resume_call(request: Request, form: TwilioForm) -> Response:
     return _twiml(await _line(request).resume(_call_sid(form)))
 
 
+@router.post("/operator-done")
+async def operator_done(request: Request, form: TwilioForm) -> Response:
+    """Twilio's <Dial action> when the bridged operator's leg ends: thank the caller, give the bot back."""
+    return _twiml(await _line(request).operator_done(_call_sid(form)))
+
+
 @router.post("/status", status_code=204)
 async def call_status(request: Request, form: TwilioForm) -> Response:
     """Twilio's status callback (set on the phone number): a finished call keeps its unfinished report."""

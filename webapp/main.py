@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,12 +20,15 @@ from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
 from bot.telegram import webhook as telegram_webhook
 from bot.telegram.front_door import TelegramFrontDoor
+from civic import retention
 from civic.db import get_session_factory
 from civic.outbox import unregister_sender
 from civic.settings import get_settings
 from civic.votes import BallotBox, close_due_polls
-from operator_console import case_pages, dashboard, live_queue
+from operator_console import admin_pages, case_pages, dashboard, live_queue, outbox_pages
+from operator_console import conversations as console_conversations
 from operator_console import routes as console
+from operator_console.queue_hub import QueueHub
 from telephony import voice
 from telephony.asr import Recognizers
 from telephony.phone_line import CallControl, PhoneLine
@@ -32,13 +36,17 @@ from telephony.sms import CHANNEL as SMS_CHANNEL
 from telephony.sms import SmsDelivery
 from webapp import ledger_api
 from webapp import polls as poll_pages
-from webapp.limits import BodySizeLimit
+from webapp.errors import validation_failed
+from webapp.limits import BodyReadTimeout, BodySizeLimit
 from webapp.outbox_worker import WEB_CHANNELS, register_web_senders, run_outbox_worker
 
 BOT_STATIC = Path(webchat.__file__).parent / "static"
 HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
 WEB_STATIC = Path(__file__).parent / "static"
 POLL_CLOSER_SECONDS = 30.0
+RETENTION_EVERY_SECONDS = 24 * 3600.0
+# The first purge waits until start-up (speech models, Telegram) is over and short-lived test apps are gone.
+RETENTION_FIRST_RUN_SECONDS = 600.0
 logger = logging.getLogger(__name__)
 
 
@@ -49,6 +57,17 @@ async def run_poll_closer(session_factory: sessionmaker[Session], every_seconds:
             await asyncio.to_thread(close_due_polls, session_factory)
         except Exception:  # a bad round must not stop closing for the rest of the app's life
             logger.exception("closing due polls failed")
+        await asyncio.sleep(every_seconds)
+
+
+async def run_retention(session_factory: sessionmaker[Session], every_seconds: float, first_after: float) -> None:
+    """Once a day, the PIPA purge of old transcripts and files (civic.retention)."""
+    await asyncio.sleep(first_after)
+    while True:
+        try:
+            await asyncio.to_thread(retention.run_once, session_factory)
+        except Exception:  # a failed purge is tried again the next day, and must not stop the app
+            logger.exception("retention purge failed")
         await asyncio.sleep(every_seconds)
 
 
@@ -96,12 +115,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.telegram = telegram
     if telegram is not None:
         await telegram.start()
-    worker = asyncio.create_task(run_outbox_worker(session_factory, settings.outbox_poll_seconds))
+    app.state.outbox_wakeup = asyncio.Event()
+    worker = asyncio.create_task(
+        run_outbox_worker(session_factory, settings.outbox_poll_seconds, app.state.outbox_wakeup)
+    )
     closer = asyncio.create_task(run_poll_closer(session_factory, POLL_CLOSER_SECONDS))
+    purger = asyncio.create_task(run_retention(session_factory, RETENTION_EVERY_SECONDS, RETENTION_FIRST_RUN_SECONDS))
+    app.state.queue_hub = QueueHub(session_factory, redis_url=settings.redis_url)
+    queue_watcher = asyncio.create_task(app.state.queue_hub.run())
     try:
         yield
     finally:
-        for task in (worker, closer, models_loading):
+        for task in (worker, closer, purger, queue_watcher, models_loading):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -118,7 +143,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="Seoul civic front door", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
+    # Added last, so outermost: the clock covers every read of the body, whoever does it.
+    app.add_middleware(BodyReadTimeout, seconds=settings.request_body_timeout_seconds)
     app.mount("/chat/static", StaticFiles(directory=BOT_STATIC), name="chat-static")
     app.mount(poll_pages.STATIC_URL, StaticFiles(directory=WEB_STATIC), name="static")
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console-static")
@@ -132,6 +160,9 @@ def create_app() -> FastAPI:
     app.include_router(live_queue.router)
     app.include_router(case_pages.router)
     app.include_router(dashboard.router)
+    app.include_router(admin_pages.router)
+    app.include_router(console_conversations.router)
+    app.include_router(outbox_pages.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

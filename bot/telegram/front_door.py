@@ -18,6 +18,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUp
 from bot.gateway import Gateway
 from bot.telegram.delivery import CHANNEL, TelegramDelivery
 from bot.telegram.handlers import TelegramHandlers
+from bot.telegram.privacy import redact_telegram_logs, seal, unseal
 from bot.telegram.texts import COMMANDS
 from civic import inbox
 from civic.db import session_scope
@@ -108,6 +109,7 @@ class TelegramFrontDoor:
     async def start(self) -> None:
         """Registers the outbox sender and connects to Telegram in the background (retrying if it is down)."""
         self.delivery.register()
+        redact_telegram_logs()  # PTB prints whole updates, shared contacts included, at DEBUG
         self._tasks.append(asyncio.create_task(self._store_arrivals_forever()))
         self._tasks.append(asyncio.create_task(self._connect()))
 
@@ -197,8 +199,10 @@ class TelegramFrontDoor:
                     accepted.set_result(new)
 
     def _store(self, updates: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        # A shared contact's number is stored encrypted, like every phone number at rest.
+        sealed = [(key, seal(data)) for key, data in updates]
         with session_scope(self.session_factory) as session:
-            return inbox.accept_many(session, channel=CHANNEL, updates=updates)
+            return inbox.accept_many(session, channel=CHANNEL, updates=sealed)
 
     async def _queue(self, data: dict[str, Any]) -> None:
         try:
@@ -239,7 +243,7 @@ class TelegramFrontDoor:
 
         pending = await asyncio.to_thread(claim)
         for item in pending:
-            await self._queue(item.payload)
+            await self._queue(unseal(item.payload))
         return len(pending)
 
     async def _recover_forever(self) -> None:

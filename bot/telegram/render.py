@@ -89,6 +89,13 @@ def markup_for(data: dict[str, Any]) -> InlineKeyboardMarkup | ReplyKeyboardMark
         return InlineKeyboardMarkup(
             [[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows]
         )
+    if data.get("buttons") and data.get("transcript_id"):  # the bot's question queued after a hand-back
+        reply_id = int(data["transcript_id"])
+        buttons = [
+            InlineKeyboardButton(str(b.get("title", ""))[:64] or "…", callback_data=button_data(reply_id, i))
+            for i, b in enumerate(data["buttons"])
+        ]
+        return InlineKeyboardMarkup([buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)])
     language = data.get("reply_keyboard")
     if language:
         return main_keyboard(str(language))

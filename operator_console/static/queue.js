@@ -30,6 +30,7 @@
       waiting.dataset.seconds = String(item.waiting_seconds);
       const title = cell("", "title");
       const href = item.kind === "case" ? `/console/cases/${encodeURIComponent(item.title)}`
+        : item.kind === "handoff" ? `/console/conversations/${item.conversation_id}`
         : item.conversation_id ? `/console/conversations/${item.conversation_id}/file` : null;
       if (href) {
         const link = document.createElement("a");

@@ -10,8 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.gateway import Gateway, Inbound
 from bot.rasa_client import RasaClient
+from civic import console_accounts as accounts
+from civic import takeover
+from civic.console_accounts import ConsoleIdentity
+from civic.conversations import get_or_create_conversation
+from civic.db import session_scope
 from civic.media import store_photo
-from civic.models import Message
+from civic.models import Message, OutboxMessage
 from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 
@@ -148,3 +153,61 @@ async def test_a_status_command_carries_only_a_canonical_case_number(
         '/check_status{"language": "ko"}',  # not a case number: dropped, never passed on
         '/report_complaint{"language": "ko"}',  # only the status command takes one
     ]
+
+
+def hold(session_factory: sessionmaker[Session], chat: str) -> ConsoleIdentity:
+    """An operator takes the web conversation `chat` (created if new)."""
+    email = f"op-{chat}@seoul.example.kr"
+    with session_scope(session_factory) as session:
+        user = accounts.create_user(session, email=email, password="correct horse battery", role="operator")
+        conversation = get_or_create_conversation(session, channel="web", external_id=chat)
+        session.flush()
+        operator = ConsoleIdentity(user.id, email, "operator", None, None, "s", "c")
+        takeover.take(session, operator, conversation.id)
+    return operator
+
+
+async def test_a_held_conversation_goes_to_the_operator_not_to_rasa(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session]
+) -> None:
+    fake, _ = fake_rasa
+    await gateway.handle(inbound("안녕하세요", "h1", 1))
+    operator = hold(session_factory, "h1")
+    outcome = await gateway.handle(inbound("상담사님 계세요?", "h1", 2))
+    again = await gateway.handle(inbound("상담사님 계세요?", "h1", 2))  # the browser's retry
+    assert outcome.status == "held" and outcome.replies == []
+    assert again.replies == [] and len(fake.turns) == 1
+    with session_scope(session_factory) as session:
+        stored = session.execute(select(Message).where(Message.dedupe_key == "h1-2")).scalar_one()
+        assert stored.status == "to_operator" and stored.text == "상담사님 계세요?"
+        takeover.release(session, operator, stored.conversation_id)
+    # Released without the console (a deactivated operator): the next turn resumes the paused bot first.
+    fake.paused.add("web:h1")
+    back = await gateway.handle(inbound("접수할게요", "h1", 3))
+    assert back.status == "answered" and fake.turns[-1]["message"] == "접수할게요"
+    assert fake.events[-1] == ("web:h1", {"event": "resume"}) and back.replies[0].text == "echo: 접수할게요"
+    await gateway.handle(inbound("그리고요", "h1", 4))
+    assert fake.events[-1] == ("web:h1", {"event": "resume"}) and len(fake.events) == 1  # resumed once
+
+
+async def test_handing_back_asks_for_what_the_report_misses_through_the_outbox(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session]
+) -> None:
+    fake, _ = fake_rasa
+    await gateway.handle(inbound("hello", "h2", 1))
+    fake.answer = lambda turn: [
+        {"text": "Which district?", "buttons": [{"title": "마포구", "payload": '/inform{"district":"마포구"}'}]}
+    ]
+    with session_scope(session_factory) as session:
+        conversation_id = get_or_create_conversation(session, channel="web", external_id="h2").id
+    replies = await gateway.resume_report(conversation_id, key="handback:h2")
+    assert [r.text for r in replies] == ["Which district?"]
+    assert fake.turns[-1]["message"].startswith("/report_complaint") and fake.turns[-1]["sender"] == "web:h2"
+    assert await gateway.resume_report(conversation_id, key="handback:h2") == []  # the same hand-back asks once
+    with session_scope(session_factory) as session:
+        rows = session.execute(select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)).scalars()
+        [row] = list(rows)
+        assert row.data["transcript_id"] == replies[0].id and row.data["buttons"][0]["title"] == "마포구"
+    # The bot's button is one the citizen may now press.
+    pressed = await gateway.handle(inbound("", "h2", 2, payload='/inform{"district":"마포구"}'))
+    assert pressed.status == "answered" and fake.turns[-1]["message"] == '/inform{"district":"마포구"}'

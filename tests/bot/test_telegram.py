@@ -18,7 +18,9 @@ from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
 from bot.telegram import webhook
 from bot.telegram.front_door import TelegramFrontDoor
-from civic import inbox
+from civic import console_accounts as accounts
+from civic import inbox, takeover
+from civic.console_accounts import ConsoleIdentity
 from civic.db import session_scope, utcnow
 from civic.media import media_path
 from civic.models import Attachment, Citizen, Conversation, InboundUpdate, Message, OutboxMessage
@@ -510,3 +512,46 @@ async def test_polling_mode_feeds_get_updates_into_the_same_inbox(
         await front_door.stop()
         await gateway.rasa.aclose()
         unregister_sender("telegram")
+
+
+async def test_a_held_chat_reaches_the_operator_and_the_operator_and_the_bot_after_hand_back_reach_telegram(
+    client: httpx.AsyncClient, telegram: Any, fake_rasa: Any, session_factory: Any
+) -> None:
+    fake, rasa = telegram[0], fake_rasa[0]
+    chat = CHAT + 77
+    await post(client, tg.text_update(chat, "상담사 불러 주세요"))
+    await eventually(lambda: len(fake.sent_messages(chat)) == 1)
+    with session_scope(session_factory) as session:
+        user = accounts.create_user(
+            session, email=f"op-{chat}@seoul.example.kr", password="correct horse battery", role="operator"
+        )
+        session.flush()
+        operator = ConsoleIdentity(user.id, user.email, "operator", None, None, "s", "c")
+        conversation = session.execute(
+            select(Conversation).where(Conversation.channel == "telegram", Conversation.external_id == str(chat))
+        ).scalar_one()
+        conversation_id = conversation.id
+        takeover.take(session, operator, conversation_id)
+    turns = len(rasa.turns)
+    update = tg.text_update(chat, "여보세요?")
+    await post(client, update)
+    row = await settled(session_factory, update["update_id"])
+    assert row.status == inbox.HANDLED and len(rasa.turns) == turns  # the bot never saw it
+    with session_scope(session_factory) as session:
+        takeover.say(session, operator, conversation_id, "120 상담사입니다. 무엇을 도와드릴까요?", key="t" * 32)
+    await deliver_due(session_factory)
+    assert texts_to(fake, chat)[1:] == [takeover.TAKEN_TEXT["ko"], "120 상담사입니다. 무엇을 도와드릴까요?"]
+
+    rasa.answer = lambda turn: [{"text": "어느 구인가요?", "buttons": [{"title": "마포구", "payload": "/inform"}]}]
+    with session_scope(session_factory) as session:
+        takeover.release(session, operator, conversation_id)
+    gateway = Gateway(session_factory=session_factory, rasa=RasaClient(fake_rasa[1], timeout=5), max_chars=2000)
+    await gateway.resume_report(conversation_id, key="handback:tg")
+    await gateway.rasa.aclose()
+    await deliver_due(session_factory)
+    question = fake.sent_messages(chat)[-1]
+    assert question.params["text"] == "어느 구인가요?"
+    button = question.params["reply_markup"]["inline_keyboard"][0][0]
+    assert button["text"] == "마포구" and "/inform" not in button["callback_data"]
+    await post(client, tg.callback_update(chat, button["callback_data"], message_id=question.result["message_id"]))
+    await eventually(lambda: rasa.turns[-1]["message"] == "/inform")

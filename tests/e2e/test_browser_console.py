@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from civic.cases import file_case
 from civic.conversations import get_or_create_conversation
 from civic.db import session_scope
-from civic.models import OutboxMessage
+from civic.models import Conversation, OutboxMessage
 from tests.browser import chromium
 from tests.e2e.stack import ChatClient, Stack
 from tests.operator_console.helpers import PASSWORD, new_user
@@ -117,3 +118,61 @@ def test_a_case_goes_from_received_to_resolved_and_the_citizen_is_told_in_their_
         )
     assert notices[-1] == f"[{number}] Your report has been resolved.\nAnswer: We replaced the lamp on 25 November."
     assert len(notices) == 4  # accepted, assigned, in progress, resolved: one each
+
+
+def test_an_operator_takes_over_a_web_chat_talks_both_ways_and_hands_it_back(
+    browser: Browser, page: Page, stack: Stack, db: sessionmaker[Session]
+) -> None:
+    chat = browser.new_context(locale="ko-KR").new_page()
+    chat.goto(f"{stack.web_url}/chat")
+    chat.fill("#composer-input", "상담사 연결해 주세요")
+    chat.keyboard.press("Enter")
+    expect(chat.locator(".msg-bot .msg-text").last).to_contain_text("상담", timeout=20_000)
+
+    log_in(page, stack, new_user(db, "operator"))
+    row = page.locator("#queue-items tr[data-kind=handoff]").last
+    expect(row).to_be_visible(timeout=5_000)
+    row.locator("td.title a").click()
+    expect(page).to_have_url(re.compile(r"/console/conversations/\d+$"))
+    conversation_id = int(page.url.rsplit("/", 1)[1])
+    sender = _rasa_sender(db, conversation_id)
+    page.get_by_role("button", name="대화 맡기 Take over the conversation").click()
+    expect(page.locator(".flash.ok")).to_contain_text("the bot is paused")
+    assert _paused(stack, sender) is True
+    expect(chat.locator(".msg-system .msg-text").last).to_contain_text(
+        "120 상담사가 대화에 참여했습니다", timeout=10_000
+    )
+
+    # Citizen → operator: the console shows it within a second or two, as text.
+    chat.fill("#composer-input", "<i>아직</i> 차가 그대로예요")
+    chat.keyboard.press("Enter")
+    expect(page.locator("#transcript li.msg-in").last).to_contain_text("<i>아직</i> 차가 그대로예요", timeout=5_000)
+
+    # Operator → citizen, through the outbox, shown in the chat as the operator's.
+    page.fill("#message-text", "단속반을 보냈습니다. 10분 안에 도착합니다.")
+    page.get_by_role("button", name="보내기 Send").click()
+    expect(chat.locator(".msg-operator .msg-text").last).to_have_text(
+        "단속반을 보냈습니다. 10분 안에 도착합니다.", timeout=10_000
+    )
+    expect(page.locator("#message-text")).to_have_value("")
+
+    # Hand back, asking the bot to collect the report: the bot speaks again in the chat.
+    page.check("input[name=collect_missing]")
+    page.get_by_role("button", name="챗봇에게 돌려주기 Hand back to the bot").click()
+    expect(page.locator(".flash.ok")).to_contain_text("back with the bot")
+    assert _paused(stack, sender) is False
+    expect(chat.locator(".msg-system .msg-text").last).to_contain_text("다시 챗봇이 도와드립니다", timeout=10_000)
+    expect(chat.locator(".msg-bot .msg-text").last).to_contain_text("어떤", timeout=10_000)
+    chat.context.close()
+
+
+def _rasa_sender(db: sessionmaker[Session], conversation_id: int) -> str:
+    with session_scope(db) as session:
+        conversation = session.get(Conversation, conversation_id)
+        assert conversation is not None
+        return f"{conversation.channel}:{conversation.external_id}"
+
+
+def _paused(stack: Stack, sender: str) -> bool:
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", params={"include_events": "NONE"})
+    return bool(tracker.json()["paused"])

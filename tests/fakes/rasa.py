@@ -20,11 +20,39 @@ class FakeRasa:
         self.turns: list[dict[str, Any]] = []
         self.answer: Answer = lambda turn: [{"recipient_id": turn["sender"], "text": f"echo: {turn['message']}"}]
         self.status_code = 200
-        self.app = Starlette(routes=[Route("/webhooks/rest/webhook", self.webhook, methods=["POST"])])
+        self.events: list[tuple[str, dict[str, Any]]] = []  # (sender, event) appended to trackers
+        self.paused: set[str] = set()
+        self.slots: dict[str, dict[str, Any]] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/webhooks/rest/webhook", self.webhook, methods=["POST"]),
+                Route("/conversations/{sender}/tracker/events", self.append_event, methods=["POST"]),
+                Route("/conversations/{sender}/tracker", self.tracker, methods=["GET"]),
+            ]
+        )
 
     async def webhook(self, request: Request) -> JSONResponse:
         turn = await request.json()
         self.turns.append(turn)
+        if turn["sender"] in self.paused:
+            return JSONResponse([])  # Rasa logs the message of a paused conversation and answers nothing
         if self.status_code != 200:
             return JSONResponse({"error": "failing on purpose"}, status_code=self.status_code)
         return JSONResponse(self.answer(turn))
+
+    async def append_event(self, request: Request) -> JSONResponse:
+        sender, event = request.path_params["sender"], await request.json()
+        if self.status_code != 200:
+            return JSONResponse({"error": "failing on purpose"}, status_code=self.status_code)
+        self.events.append((sender, event))
+        if event.get("event") == "pause":
+            self.paused.add(sender)
+        elif event.get("event") == "resume":
+            self.paused.discard(sender)
+        return JSONResponse(await self._tracker_of(sender))
+
+    async def tracker(self, request: Request) -> JSONResponse:
+        return JSONResponse(await self._tracker_of(request.path_params["sender"]))
+
+    async def _tracker_of(self, sender: str) -> dict[str, Any]:
+        return {"sender_id": sender, "paused": sender in self.paused, "slots": self.slots.get(sender, {})}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,3 +37,14 @@ def login_form_token(client: TestClient) -> str:
 def log_in(client: TestClient, email: str, password: str = PASSWORD, next_path: str = "") -> Any:
     form = {"csrf_token": login_form_token(client), "email": email, "password": password, "next": next_path}
     return client.post("/console/login", data=form, follow_redirects=False)
+
+
+def api_routes(routes: list[Any], inherited: tuple[Any, ...] = ()) -> Iterator[tuple[APIRoute, tuple[Any, ...]]]:
+    """Every APIRoute of an app with all its dependencies, those of the routers it was included through too."""
+    # FastAPI keeps included routers as branches (with the include's dependencies): walk them all.
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route, inherited + tuple(route.dependencies)
+        elif hasattr(route, "original_router"):
+            context = tuple(route.include_context.dependencies)
+            yield from api_routes(route.original_router.routes, inherited + context)

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from fastapi import Response
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +19,7 @@ from civic.settings import PLACEHOLDER_SECRETS, get_settings
 from operator_console.auth import require_csrf, set_session_cookie
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from tests.inprocess_app import running_app
-from tests.operator_console.helpers import COOKIE, CSRF, PASSWORD, log_in, login_form_token, new_user
+from tests.operator_console.helpers import COOKIE, CSRF, PASSWORD, api_routes, log_in, login_form_token, new_user
 
 
 @pytest.fixture(scope="module")
@@ -216,18 +215,8 @@ def test_login_form_needs_its_token_too(client: TestClient, db: sessionmaker[Ses
     assert any(entry.target == "/console/login" for entry in audit_entries(db, "csrf.refused"))
 
 
-def _api_routes(routes: list[Any], inherited: tuple[Any, ...] = ()) -> Iterator[tuple[APIRoute, tuple[Any, ...]]]:
-    # FastAPI keeps included routers as branches (with the include's dependencies): walk them all.
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route, inherited + tuple(route.dependencies)
-        elif hasattr(route, "original_router"):
-            context = tuple(route.include_context.dependencies)
-            yield from _api_routes(route.original_router.routes, inherited + context)
-
-
 def test_every_unsafe_console_route_checks_csrf(app_client: TestClient) -> None:
-    routes = list(_api_routes(app_client.app.routes))  # type: ignore[attr-defined]
+    routes = list(api_routes(app_client.app.routes))  # type: ignore[attr-defined]
     unsafe = [
         (route, deps)
         for route, deps in routes

@@ -18,14 +18,17 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
+from civic import console_accounts as accounts
 from civic.db import session_scope
 from civic.models import Conversation, Message, PhoneCall
+from civic.phones import encrypt_phone
 from telephony import media_stream
 from telephony.audio import FRAME_BYTES, MULAW_SILENCE
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app
+from tests.operator_console.helpers import CSRF, log_in, new_user
 
 ACCOUNT = "AC" + "7" * 32
 TOKEN = "phone-test-twilio-token"
@@ -344,3 +347,44 @@ def test_a_caller_hanging_up_while_listened_to_ends_the_call(client: TestClient,
             ws.receive_text()
     call = call_row(db, call_sid)
     assert (call.status, call.end_reason) == ("ended", "hangup")
+
+
+def test_an_operator_takes_a_queued_caller_on_the_desk_phone_and_the_bot_gets_the_call_back(
+    client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session], rasa: FakeRasa
+) -> None:
+    call_sid = new_call_sid()
+    keys_turn(client, twilio, call_sid, "0")
+    with session_scope(db) as session:
+        conversation_id = session.execute(
+            select(Conversation.id).where(Conversation.external_id == call_sid)
+        ).scalar_one()
+    page = f"/console/conversations/{conversation_id}"
+    email = new_user(db, "operator")
+    client.cookies.clear()
+    log_in(client, email)
+    token = CSRF.search(client.get(page).text).group(1)  # type: ignore[union-attr]
+    # Without a desk line there is nowhere to bridge the caller to.
+    refused = client.post(f"{page}/take", data={"csrf_token": token}, follow_redirects=False)
+    assert refused.headers["location"].endswith("?error=no_desk_phone")
+    assert call_row(db, call_sid).status == "queued"
+    with session_scope(db) as session:
+        user = accounts.find_user(session, email)
+        assert user is not None
+        user.desk_phone_ciphertext = encrypt_phone("+8221200155")
+    taken = client.post(f"{page}/take", data={"csrf_token": token}, follow_redirects=False)
+    assert taken.headers["location"].endswith("?done=bridge")
+    bridge = updates_for(twilio, call_sid, 2)[-1]
+    assert bridge.findtext("Dial/Number") == "+8221200155"
+    assert bridge.find("Dial").get("action") == PUBLIC + "/telephony/operator-done"  # type: ignore[union-attr]
+    assert call_row(db, call_sid).status == "bridged"
+    assert (f"phone:{call_sid}", {"event": "pause"}) in rasa.events
+    # The operator hangs up: Twilio asks the Dial's action; the caller is thanked, the bot resumes.
+    done = signed_post(client, "/telephony/operator-done", call_params(call_sid, DialCallStatus="completed"))
+    document = ET.fromstring(done.text)
+    assert document.find("Hangup") is not None and "감사합니다" in said(document)
+    assert call_row(db, call_sid).status == "ended"
+    assert rasa.events[-1] == (f"phone:{call_sid}", {"event": "resume"})
+    with session_scope(db) as session:
+        assert session.get(Conversation, conversation_id).held_by_user_id is None  # type: ignore[union-attr]
+    forged = client.post("/telephony/operator-done", data=call_params(call_sid), headers={"X-Twilio-Signature": "x"})
+    assert forged.status_code == 403
