@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from civic.db import make_engine, make_session_factory, normalize_url
 from civic.migrate import upgrade
+from telephony.local_twilio import serve_in_thread
+from tests.fakes.rasa import FakeRasa
 
 
 def _postgres_schema_url(url: str) -> Iterator[str]:
@@ -88,3 +90,12 @@ def session(bound_factory: sessionmaker[Session]) -> Iterator[Session]:
     session = bound_factory()
     yield session
     session.close()
+
+
+@pytest.fixture(scope="module")
+def rasa() -> Iterator[FakeRasa]:
+    """A fake Rasa REST channel on a local port (its `url`), recording turns and tracker events."""
+    fake = FakeRasa()
+    with serve_in_thread(fake.app) as url:
+        fake.url = url
+        yield fake

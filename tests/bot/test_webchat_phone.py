@@ -21,7 +21,6 @@ from civic.db import session_scope
 from civic.models import Citizen, Conversation, Message, OutboxMessage, VerificationCode
 from civic.phones import decrypt_phone, normalize_phone, phone_blind_index
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
-from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
@@ -36,18 +35,9 @@ def twilio() -> Iterator[FakeTwilioAPI]:
 
 
 @pytest.fixture(scope="module")
-def rasa() -> Iterator[FakeRasa]:
-    """Records every turn the gateway sends, so a test can show the number never reached Rasa."""
-    fake = FakeRasa()
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def client(db_url: str, twilio: FakeTwilioAPI, rasa: FakeRasa) -> Iterator[TestClient]:
     """The real app (create_app + lifespan) on the test database, its SMS going to the fake Twilio."""
-    with running_app(db_url, twilio, RASA_URL=rasa.url) as test_client:  # type: ignore[attr-defined]
+    with running_app(db_url, twilio, RASA_URL=rasa.url) as test_client:
         yield test_client
 
 

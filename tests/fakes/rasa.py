@@ -20,6 +20,7 @@ class FakeRasa:
         self.turns: list[dict[str, Any]] = []
         self.answer: Answer = lambda turn: [{"recipient_id": turn["sender"], "text": f"echo: {turn['message']}"}]
         self.status_code = 200
+        self.url = ""  # set while served (tests/conftest.py's `rasa` fixture)
         self.events: list[tuple[str, dict[str, Any]]] = []  # (sender, event) appended to trackers
         self.paused: set[str] = set()
         self.slots: dict[str, dict[str, Any]] = {}

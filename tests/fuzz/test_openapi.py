@@ -26,7 +26,6 @@ from civic.polls import NewPoll, create_poll
 from civic.settings import get_settings
 from civic.votes import VoteRequest, cast_votes
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
-from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import new_phone, running_app
 from webapp.polls import SlidingWindowLimiter
@@ -60,17 +59,9 @@ def twilio() -> Iterator[FakeTwilioAPI]:
 
 
 @pytest.fixture(scope="module")
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def client(db_url: str, engine: Engine, twilio: FakeTwilioAPI, rasa: FakeRasa) -> Iterator[TestClient]:
     """The real app on the migrated test database (`engine` migrates it), SMS to the fake Twilio."""
-    with running_app(db_url, twilio, RASA_URL=rasa.url) as test_client:  # type: ignore[attr-defined]
+    with running_app(db_url, twilio, RASA_URL=rasa.url) as test_client:
         yield test_client
 
 

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from civic.db import session_scope
 from civic.models import AuditEntry, Conversation, Message, OutboxMessage
 from telephony.local_twilio import local_twilio
-from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import CSRF, log_in, new_user
@@ -25,16 +24,8 @@ CHAT_CSRF = re.compile(r'name="csrf-token" content="([0-9a-f]{64})"')
 
 
 @pytest.fixture(scope="module")
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def client(db_url: str, engine: Engine, rasa: FakeRasa) -> Iterator[TestClient]:
-    env = {"RASA_URL": rasa.url}  # type: ignore[attr-defined]
+    env = {"RASA_URL": rasa.url}
     with local_twilio("AC" + "5" * 32, "takeover-test-token") as fake, running_app(db_url, fake, **env) as test_client:
         yield test_client
 

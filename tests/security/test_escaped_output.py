@@ -54,7 +54,7 @@ def client(db_url: str, engine: Engine, rasa: FakeRasa) -> Iterator[TestClient]:
         before = connection.execute(select(func.coalesce(func.max(OutboxMessage.id), 0))).scalar_one()
     with (
         local_twilio("AC" + "2" * 32, "escape-security-twilio-token") as twilio,
-        running_app(db_url, twilio, RASA_URL=rasa.url) as test_client,  # type: ignore[attr-defined]
+        running_app(db_url, twilio, RASA_URL=rasa.url) as test_client,
     ):
         client_cookie = log_in_admin(test_client)
         test_client.headers["Cookie"] = f"{COOKIE}={client_cookie}"

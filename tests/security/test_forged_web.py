@@ -55,7 +55,7 @@ def twilio() -> Iterator[FakeTwilioAPI]:
 
 @pytest.fixture(scope="module")
 def client(db_url: str, engine: Engine, rasa: FakeRasa, twilio: FakeTwilioAPI, media_dir: Path) -> Iterator[TestClient]:
-    env = {"RASA_URL": rasa.url, "MEDIA_DIR": str(media_dir), "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}  # type: ignore[attr-defined]
+    env = {"RASA_URL": rasa.url, "MEDIA_DIR": str(media_dir), "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
     with running_app(db_url, twilio, **env) as test_client:
         yield test_client
 

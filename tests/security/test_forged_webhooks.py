@@ -55,7 +55,7 @@ def client(
     db_url: str, engine: Engine, twilio: FakeTwilioAPI, telegram: tg.FakeTelegramAPI, rasa: FakeRasa
 ) -> Iterator[TestClient]:
     env = {
-        "RASA_URL": rasa.url,  # type: ignore[attr-defined]
+        "RASA_URL": rasa.url,
         "PUBLIC_BASE_URL": PUBLIC,
         "TELEGRAM_BOT_TOKEN": telegram.token,
         "TELEGRAM_BASE_URL": telegram.url,  # type: ignore[attr-defined]

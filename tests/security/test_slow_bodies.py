@@ -32,7 +32,7 @@ CHAT_ID = "slow-loris-test-chat-0123456789"
 
 @pytest.fixture(scope="module")
 def client(db_url: str, engine: Engine, rasa: FakeRasa) -> Iterator[TestClient]:
-    env = {"RASA_URL": rasa.url, "REQUEST_BODY_TIMEOUT_SECONDS": str(TIMEOUT)}  # type: ignore[attr-defined]
+    env = {"RASA_URL": rasa.url, "REQUEST_BODY_TIMEOUT_SECONDS": str(TIMEOUT)}
     with (
         local_twilio("AC" + "1" * 32, "slow-security-twilio-token") as twilio,
         running_app(db_url, twilio, **env) as test_client,

@@ -25,7 +25,6 @@ from civic.phones import encrypt_phone
 from telephony import media_stream
 from telephony.audio import FRAME_BYTES, MULAW_SILENCE
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
-from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import CSRF, log_in, new_user
@@ -43,16 +42,8 @@ def twilio() -> Iterator[FakeTwilioAPI]:
 
 
 @pytest.fixture(scope="module")
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    with serve(fake.app) as url:
-        fake.url = url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def client(db_url: str, engine: Engine, twilio: FakeTwilioAPI, rasa: FakeRasa) -> Iterator[TestClient]:
-    env = {"RASA_URL": rasa.url, "PUBLIC_BASE_URL": PUBLIC, "PHONE_NO_ANSWER_SECONDS": "0.4"}  # type: ignore[attr-defined]
+    env = {"RASA_URL": rasa.url, "PUBLIC_BASE_URL": PUBLIC, "PHONE_NO_ANSWER_SECONDS": "0.4"}
     with running_app(db_url, twilio, **env) as test_client:
         yield test_client
 
