@@ -31,6 +31,9 @@ test: $(VENV)/.installed $(RASA_VENV)/.installed models/.trained $(CHROMIUM) ## 
 bench: setup ## Run the benchmarks; results in bench/results/*.json
 	$(VENV)/bin/python -m bench.run_all
 
+soak: setup ## Scale mode for 5 min, 200 citizens, a web worker and a Rasa replica killed; bench/results/soak.json
+	$(VENV)/bin/python -m bench.soak --seconds 300 --citizens 200
+
 train: models/.trained ## Train the Rasa model when nlu/, config.yml or domain.yml changed
 
 nlu-eval: $(RASA_VENV)/.installed models/.trained ## Score the model on the held-out split (nlu/tests/)
@@ -84,4 +87,4 @@ models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) 
 	$(RASA_VENV)/bin/rasa train --config config.yml --domain domain.yml --data $(TRAINING_DATA) --out models --quiet
 	touch $@
 
-.PHONY: help run run-scaled setup test bench train nlu-eval asr-eval lint migrate purge backup restore admin shell
+.PHONY: help run run-scaled setup test bench soak train nlu-eval asr-eval lint migrate purge backup restore admin shell

@@ -238,6 +238,18 @@ class ActionAskConfirmReport(Action):
         return []
 
 
+def filing_key(tracker: Tracker, message_key: str | None) -> str | None:
+    """One report, one case: the key is the activation of the form that collected it, else the message.
+
+    A confirmation's turn can be lost after the case was filed (a Rasa replica killed before it saved the
+    tracker); the citizen then confirms again in a new message, which must find the same case.
+    """
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") == "complaint_form":
+            return f"draft:{event.get('timestamp')}"
+    return message_key
+
+
 class ActionSubmitComplaint(Action):
     """Files the confirmed report with civic and tells the citizen the number, department and due date."""
 
@@ -249,7 +261,7 @@ class ActionSubmitComplaint(Action):
             return [SlotSet(slot, None) for slot in REPORT_SLOTS]
         language = language_of(tracker)
         caller = caller_of(tracker)
-        message_key = caller.metadata.get("client_message_id") or tracker.latest_message.get("message_id")
+        key = filing_key(tracker, caller.metadata.get("client_message_id") or tracker.latest_message.get("message_id"))
 
         def file(session: Any) -> dict[str, Any]:
             conversation_id = conversation_id_of(session, tracker)
@@ -266,7 +278,7 @@ class ActionSubmitComplaint(Action):
                 language=language,
                 conversation_id=conversation_id,
                 attachment_ids=tuple(tracker.get_slot("attachment_ids") or ()),
-                idempotency_key=f"{conversation_id}:{message_key}" if message_key else None,
+                idempotency_key=f"{conversation_id}:{key}" if key else None,
             )
             announce_filing(session, case=case)
             return {

@@ -237,6 +237,20 @@ def outcome_result(
     return CastResult("utter_vote_accepted" if outcome.status == "accepted" else "utter_vote_already", values, [])
 
 
+async def options_again(public_id: str) -> list[dict[str, str]]:
+    """The ballot's buttons for the failure message: the gateway takes a tap only on the bot's latest buttons."""
+
+    def read(session: Session) -> list[dict[str, str]]:
+        poll = poll_by_public_id(session, public_id)
+        return option_buttons(summarize(poll, utcnow())) if shown(poll) and poll is not None else []
+
+    try:
+        return await in_session(read)
+    except Exception:  # the database that failed the vote may fail this too: the message still goes out
+        logger.exception("options of poll %s unavailable after a failed vote", public_id)
+        return []
+
+
 class ActionCastVote(Action):
     """A tapped option: votes with the chat's verified number, or says where and how to vote instead."""
 
@@ -256,7 +270,7 @@ class ActionCastVote(Action):
         except Exception:
             # Nothing was stored (one transaction), and a second tap cannot count twice.
             logger.exception("vote in poll %s failed", public_id)
-            dispatcher.utter_message(response="utter_vote_failed")
+            dispatcher.utter_message(response="utter_vote_failed", buttons=await options_again(public_id))
             return [SlotSet("poll_id", public_id)]
         dispatcher.utter_message(response=result.response, buttons=result.buttons, **result.values)
         return [SlotSet("poll_id", public_id), SlotSet("handoff_offered", False)]

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.text import clean_text, neutralize_commands
 from civic.cases import normalize_case_number
 from civic.conversations import get_or_create_conversation, record_message
-from civic.db import in_thread
+from civic.db import in_thread, utcnow
 from civic.language import detect_language
 from civic.models import Attachment, Conversation, Message
 from civic.outbox import enqueue
@@ -102,10 +103,19 @@ class _Turn:
 class Gateway:
     """Channel adapters call `handle`; the gateway owns the transcript and the Rasa round trip."""
 
-    def __init__(self, *, session_factory: sessionmaker[Session], rasa: RasaClient, max_chars: int) -> None:
+    def __init__(
+        self,
+        *,
+        session_factory: sessionmaker[Session],
+        rasa: RasaClient,
+        max_chars: int,
+        interrupted_after: timedelta = timedelta(seconds=30),
+    ) -> None:
         self.session_factory = session_factory
         self.rasa = rasa
         self.max_chars = max_chars
+        # A turn still "received" after this was interrupted (its web worker died): a retry takes it up again.
+        self.interrupted_after = interrupted_after
 
     async def _db(self, work: Callable[[Session], T]) -> T:
         return await in_thread(self.session_factory, work)
@@ -304,7 +314,7 @@ class Gateway:
         ).scalar_one()
         if original.status in ("answered", "to_operator"):
             return _Turn(conversation.id, original.id, language, replies_to(session, original))
-        if original.status == "received":
+        if original.status == "received" and utcnow() - original.created_at < self.interrupted_after:
             return _Turn(conversation.id, original.id, language, None, in_progress=True)
         original.status = "received"
         return _Turn(conversation.id, original.id, language, None, offered_payloads=offered, attachment_ids=attachments)

@@ -71,7 +71,9 @@ def lock_poll(session: Session, poll_id: int) -> Poll:
 
     SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs the row lock.
     """
-    query = select(Poll).where(Poll.id == poll_id)
+    # populate_existing: a poll this session loaded before the lock would otherwise come back as it was then,
+    # with a stale ledger_size, and two ballots would claim the same leaf.
+    query = select(Poll).where(Poll.id == poll_id).execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     poll = session.execute(query).scalar_one_or_none()

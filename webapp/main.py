@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -88,7 +89,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     session_factory = get_session_factory()
     rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
     app.state.session_factory = session_factory
-    gateway = Gateway(session_factory=session_factory, rasa=rasa, max_chars=settings.max_message_chars)
+    gateway = Gateway(
+        session_factory=session_factory,
+        rasa=rasa,
+        max_chars=settings.max_message_chars,
+        # Past Rasa's timeout (and a Redis lock left by a killed replica) a turn can only have been interrupted.
+        interrupted_after=timedelta(seconds=settings.rasa_timeout_seconds * 2 + 10),
+    )
     app.state.gateway = gateway
     register_web_senders(session_factory)
     sms = SmsDelivery(settings)

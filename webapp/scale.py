@@ -12,6 +12,9 @@ from civic.db import normalize_url
 RASA_SCHEMA = "rasa"  # Rasa's table is named `events`: its own schema keeps it apart from the city's tables
 # Rasa's SQL pool defaults to 50 + 100 connections per replica; a few replicas would exhaust PostgreSQL.
 RASA_POOL_SIZE, RASA_MAX_OVERFLOW = 5, 5
+# A replica killed mid-turn leaves its conversation's lock in Redis for this long (Rasa's default is 60 s).
+# A form turn takes well under a second, so 15 s still never cuts a live turn short.
+RASA_LOCK_LIFETIME_SECONDS = 15
 
 
 def rasa_env(
@@ -35,6 +38,7 @@ def rasa_env(
         "RASA_REDIS_PORT": str(redis.port or 6379),
         "RASA_REDIS_DB": (redis.database or "0"),
         "RASA_LOCK_PREFIX": lock_prefix,
+        "TICKET_LOCK_LIFETIME": str(RASA_LOCK_LIFETIME_SECONDS),
     }
 
 

@@ -118,3 +118,38 @@ async def test_submit_files_once_per_confirmation(session_factory: sessionmaker[
         ).scalar_one()
         cases = session.execute(select(Case).where(Case.conversation_id == conversation.id)).scalars().all()
         assert len(cases) == 1 and cases[0].channel == "rest"
+
+
+async def test_a_report_confirmed_again_in_a_new_message_files_one_case(session_factory: sessionmaker[Session]) -> None:
+    """The first confirmation's turn was lost after filing (its Rasa replica died): the second finds that case."""
+    slots = {
+        "category": "broken_sidewalk",
+        "district": "송파구",
+        "place": "잠실역 8번 출구",
+        "description": "보도블록이 깨졌어요",
+        "confirm_report": True,
+    }
+    activated = [{"event": "active_loop", "name": "complaint_form", "timestamp": 1_796_000_000.25}]
+
+    def confirmation(message_id: str, events: list[dict[str, Any]]) -> Any:
+        return make_tracker(
+            sender="action-test-draft",
+            text="네",
+            intent="affirm",
+            slots=slots,
+            events=events,
+            metadata={"client_message_id": message_id},
+        )
+
+    filed = []
+    for message_id in ("tg:1001", "tg:1002"):
+        dispatcher = CollectingDispatcher()
+        await ActionSubmitComplaint().run(dispatcher, confirmation(message_id, activated), DOMAIN)
+        filed.append(dispatcher.messages[0]["case_number"])
+    assert filed[0] == filed[1]
+
+    # A later report in the same conversation is a new activation of the form: a case of its own.
+    later = [*activated, {"event": "active_loop", "name": "complaint_form", "timestamp": 1_796_000_900.5}]
+    dispatcher = CollectingDispatcher()
+    await ActionSubmitComplaint().run(dispatcher, confirmation("tg:1003", later), DOMAIN)
+    assert dispatcher.messages[0]["case_number"] not in filed

@@ -58,7 +58,7 @@ def verified_telegram_chat(session_factory: sessionmaker[Session], phone: str | 
 
 
 def tap(poll: Poll, option: int | None, *, channel: str, chat_id: str, language: str = "ko") -> Any:
-    entities = [{"entity": "poll_id", "value": poll.public_id}]
+    entities: list[dict[str, Any]] = [{"entity": "poll_id", "value": poll.public_id}]
     if option is not None:
         entities.append({"entity": "option", "value": option})
     payload = actions.polls.vote_payload(poll.public_id, option)
@@ -165,6 +165,31 @@ async def test_a_verified_telegram_citizen_votes_and_gets_a_receipt(session_fact
     [again], _ = await run(ActionCastVote(), tap(poll, 1, channel="telegram", chat_id=chat))
     assert again["response"] == "utter_vote_already" and again["receipt_id"] == message["receipt_id"]
     assert ballots(session_factory, poll) == 1
+
+
+async def test_a_vote_that_failed_offers_the_options_again(
+    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure says "tap your choice again": the gateway accepts only the latest buttons, so they come along."""
+    poll = make_poll(session_factory)
+    chat = verified_telegram_chat(session_factory)
+
+    cast_votes, failures = actions.polls.cast_votes, iter([RuntimeError("could not serialize access")])
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        for error in failures:
+            raise error
+        return cast_votes(*args, **kwargs)
+
+    monkeypatch.setattr(actions.polls, "cast_votes", failing_once)
+    [message], _ = await run(ActionCastVote(), tap(poll, 2, channel="telegram", chat_id=chat))
+    assert message["response"] == "utter_vote_failed"
+    expected = [actions.polls.vote_payload(poll.public_id, position) for position in (1, 2, 3)]
+    assert [button["payload"] for button in message["buttons"]] == expected
+    assert ballots(session_factory, poll) == 0
+
+    [again], _ = await run(ActionCastVote(), tap(poll, 2, channel="telegram", chat_id=chat))
+    assert again["response"] == "utter_vote_accepted"
 
 
 async def test_a_number_off_the_roll_is_refused(session_factory: sessionmaker[Session]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,8 +14,8 @@ from bot.rasa_client import RasaClient
 from civic import console_accounts as accounts
 from civic import takeover
 from civic.console_accounts import ConsoleIdentity
-from civic.conversations import get_or_create_conversation
-from civic.db import session_scope
+from civic.conversations import get_or_create_conversation, record_message
+from civic.db import session_scope, utcnow
 from civic.media import store_photo
 from civic.models import Message, OutboxMessage
 from telephony.local_twilio import serve_in_thread as serve
@@ -211,3 +212,26 @@ async def test_handing_back_asks_for_what_the_report_misses_through_the_outbox(
     # The bot's button is one the citizen may now press.
     pressed = await gateway.handle(inbound("", "h2", 2, payload='/inform{"district":"마포구"}'))
     assert pressed.status == "answered" and fake.turns[-1]["message"] == '/inform{"district":"마포구"}'
+
+
+async def test_a_turn_interrupted_by_a_dying_worker_is_taken_up_again_by_its_retry(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session]
+) -> None:
+    fake, _ = fake_rasa
+    await gateway.handle(inbound("안녕하세요", "i1", 1))
+    with session_scope(session_factory) as session:
+        conversation = get_or_create_conversation(session, channel="web", external_id="i1")
+        # The worker that stored this turn died before Rasa answered: it stays "received".
+        record_message(
+            session, conversation=conversation, direction="in", sender="citizen", text="접수할게요", dedupe_key="i1-2"
+        )
+    busy = await gateway.handle(inbound("접수할게요", "i1", 2))
+    assert busy.status == "in_progress" and len(fake.turns) == 1  # still fresh: perhaps another worker has it
+    with session_scope(session_factory) as session:
+        stored = session.execute(select(Message).where(Message.dedupe_key == "i1-2")).scalar_one()
+        stored.created_at = utcnow() - gateway.interrupted_after - timedelta(seconds=1)
+    retried = await gateway.handle(inbound("접수할게요", "i1", 2))
+    assert retried.status == "answered" and retried.replies[0].text == "echo: 접수할게요"
+    assert len(fake.turns) == 2
+    again = await gateway.handle(inbound("접수할게요", "i1", 2))
+    assert [r.id for r in again.replies] == [r.id for r in retried.replies] and len(fake.turns) == 2

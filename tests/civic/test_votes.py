@@ -363,3 +363,20 @@ def test_an_author_has_at_most_a_few_proposals_waiting(session: Session) -> None
         polls.create_poll(session, new_poll(), kind="citizen", created_by="web:flood")
     assert refused.value.code == "too_many_proposals"
     polls.create_poll(session, new_poll(), kind="policy", created_by="web:flood")  # the city is not limited
+
+
+def test_a_poll_loaded_before_the_lock_is_read_again_under_it(session_factory: sessionmaker[Session]) -> None:
+    """A chat vote loads the poll, then casts: another ballot appended in between must not be overwritten."""
+    poll_id, _ = make_poll(session_factory)
+    late = session_factory()
+    try:
+        late.get(Poll, poll_id)  # the poll stays in this session's identity map as it is now
+        if late.get_bind().dialect.name == "sqlite":
+            late.commit()  # SQLite's writers take turns (BEGIN IMMEDIATE): the other vote waits for this one
+        cast(session_factory, poll_id, VoteRequest(phone(1), 1, "web"))
+        [outcome] = votes.cast_votes(late, poll_id, [VoteRequest(phone(2), 2, "web")])
+        late.commit()
+    finally:
+        late.close()
+    assert outcome.status == "accepted"
+    assert outcome.receipt is not None and outcome.receipt.leaf_index == 1

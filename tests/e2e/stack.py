@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
+from sqlalchemy import create_engine, text
+
+from civic.db import normalize_url
+from webapp.scale import ensure_schema, rasa_env
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "var" / "test-logs"
@@ -77,8 +84,13 @@ class Stack:
 
 @contextmanager
 def web_app(
-    database_url: str, rasa_url: str, name: str = "web", extra_env: dict[str, str] | None = None
+    database_url: str,
+    rasa_url: str,
+    name: str = "web",
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[str, int]]:
+    """The web app on a free port; with `workers` > 1 the pid yielded is uvicorn's supervisor."""
     port = free_port()
     env = base_env(database_url) | {
         "RASA_URL": rasa_url,
@@ -87,10 +99,34 @@ def web_app(
     }
     env |= extra_env or {}
     command = [str(ROOT / ".venv/bin/uvicorn"), "webapp.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     with started(name, command, env) as process:
         url = f"http://127.0.0.1:{port}"
         wait_until(f"{url}/health", process, timeout=30)
         yield url, process.pid
+
+
+def rasa_command(port: int, endpoints: str = "endpoints.yml") -> list[str]:
+    return [
+        str(ROOT / ".venv-rasa/bin/rasa"),
+        "run",
+        "--enable-api",
+        "-i",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model",
+        "models",
+        "--endpoints",
+        endpoints,
+        "--credentials",
+        "credentials.yml",
+    ]
+
+
+def has_model(response: httpx.Response) -> bool:
+    return bool(response.json().get("model_file"))
 
 
 @contextmanager
@@ -100,28 +136,194 @@ def running_stack(database_url: str, web_env: dict[str, str] | None = None) -> I
     rasa_url = f"http://127.0.0.1:{rasa_port}"
     env = base_env(database_url)
     actions_cmd = [str(ROOT / ".venv/bin/python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
-    rasa_cmd = [
-        str(ROOT / ".venv-rasa/bin/rasa"),
-        "run",
-        "--enable-api",
-        "-i",
-        "127.0.0.1",
-        "--port",
-        str(rasa_port),
-        "--model",
-        "models",
-        "--endpoints",
-        "endpoints.yml",
-        "--credentials",
-        "credentials.yml",
-    ]
+    rasa_cmd = rasa_command(rasa_port)
     rasa_env = env | {"ACTION_SERVER_URL": f"{actions_url}/webhook"}
     with started("actions", actions_cmd, env) as actions, started("rasa", rasa_cmd, rasa_env) as rasa:
         wait_until(f"{actions_url}/health", actions, timeout=60)
-        wait_until(f"{rasa_url}/status", rasa, timeout=240, ready=lambda r: bool(r.json().get("model_file")))
+        wait_until(f"{rasa_url}/status", rasa, timeout=240, ready=has_model)
         with web_app(database_url, rasa_url, extra_env=web_env) as (web_url, web_pid):
             pids = {"rasa": rasa.pid, "actions": actions.pid, "web": web_pid}
             yield Stack(rasa_url, actions_url, web_url, database_url, pids)
+
+
+RASA_START_SECONDS = 300  # two replicas loading at once on two cores, next to a busy stack
+
+
+def web_worker_pids_of(supervisor: int) -> list[int]:
+    """uvicorn's worker processes: the supervisor's children, less multiprocessing's resource tracker."""
+    try:
+        children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    except OSError:
+        return []
+    pids = []
+    for child in map(int, children):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue  # exited between the two reads
+        if b"resource_tracker" not in command:
+            pids.append(child)
+    return sorted(pids)
+
+
+@dataclass
+class RasaReplica:
+    """One Rasa replica of the scaled stack: its port, and the process serving it now."""
+
+    name: str
+    url: str
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    starts: int = 1
+
+
+@dataclass
+class ScaledStack:
+    """Scale mode on loopback: two Rasa replicas on one tracker store, one action server, two web workers."""
+
+    web_url: str
+    actions_url: str
+    database_url: str
+    redis_url: str
+    rasa_schema: str
+    supervisor_pid: int
+    web_log: str
+    replicas: list[RasaReplica]
+    _processes: ExitStack = field(repr=False)
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        return [replica.url for replica in self.replicas]
+
+    def web_worker_pids(self) -> list[int]:
+        return web_worker_pids_of(self.supervisor_pid)
+
+    def kill_web_worker(self, timeout: float = 60) -> tuple[int, int]:
+        """SIGKILLs one web worker and waits until uvicorn's supervisor has a new one serving; (killed, new)."""
+        before = self.web_worker_pids()
+        if not before:
+            raise RuntimeError("the web app has no workers to kill")
+        victim = before[0]
+        served = _startups_logged(self.web_log)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            fresh = set(self.web_worker_pids()) - set(before)
+            if fresh and _startups_logged(self.web_log) > served:
+                return victim, fresh.pop()
+            time.sleep(0.2)
+        raise TimeoutError(f"no new web worker serving {timeout}s after killing {victim}; see {LOGS}")
+
+    def kill_rasa(self, index: int) -> int:
+        """SIGKILLs replica `index` (its whole process group); returns the pid killed."""
+        replica = self.replicas[index]
+        pid = replica.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        replica.process.wait(timeout=30)
+        return pid
+
+    def restart_rasa(self, index: int, timeout: float = RASA_START_SECONDS) -> int:
+        """Starts replica `index` again on its port and waits until it has loaded the model; returns its pid."""
+        replica = self.replicas[index]
+        replica.starts += 1
+        name = f"{replica.name}-start{replica.starts}"
+        replica.process = self._processes.enter_context(started(name, replica.command, replica.env))
+        wait_until(f"{replica.url}/status", replica.process, timeout=timeout, ready=has_model)
+        warm_up(replica.url)
+        return replica.process.pid
+
+
+def _startups_logged(name: str) -> int:
+    """How many workers of the `name` app have logged that their startup completed."""
+    try:
+        return (LOGS / f"{name}.log").read_text(errors="replace").count("Application startup complete")
+    except OSError:
+        return 0
+
+
+def _drop_schema(database_url: str, schema: str) -> None:
+    engine = create_engine(normalize_url(database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
+def _drop_locks(redis_url: str, lock_prefix: str) -> None:
+    """Locks a killed replica held stay in Redis with no expiry (their tickets expire inside them)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"{lock_prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _start_replicas(processes: ExitStack, rasa_env: dict[str, str], prefix: str) -> list[RasaReplica]:
+    """Starts both replicas before waiting for either: each spends most of a minute loading the model."""
+    replicas = []
+    for index in range(2):
+        port = free_port()
+        command = rasa_command(port, "endpoints-scaled.yml")
+        name = f"{prefix}-rasa{index}"
+        process = processes.enter_context(started(name, command, rasa_env))
+        replicas.append(RasaReplica(name, f"http://127.0.0.1:{port}", command, rasa_env, process))
+    for replica in replicas:
+        wait_until(f"{replica.url}/status", replica.process, timeout=RASA_START_SECONDS, ready=has_model)
+        warm_up(replica.url)
+    return replicas
+
+
+def warm_up(rasa_url: str) -> None:
+    """A replica's first turn takes seconds (models and connections load lazily); spend it here."""
+    httpx.post(f"{rasa_url}/model/parse", json={"text": "가로등이 나가서 밤에 너무 어두워요"}, timeout=60)
+    greeting = {"sender": f"warm-up-{uuid.uuid4().hex}", "message": "안녕하세요"}
+    httpx.post(f"{rasa_url}/webhooks/rest/webhook", json=greeting, timeout=60)
+
+
+@contextmanager
+def running_scaled_stack(
+    database_url: str, redis_url: str, web_env: dict[str, str] | None = None
+) -> Iterator[ScaledStack]:
+    """Two Rasa replicas (SQL tracker store in a fresh schema, Redis lock store), actions, two web workers."""
+    suffix = uuid.uuid4().hex[:10]
+    schema, prefix = f"rasa_{suffix}", f"scaled-{suffix}"  # logs of their own: other stacks may run meanwhile
+    lock_prefix = f"soak{suffix}"  # alphanumeric: Rasa ignores any other prefix and shares locks across stacks
+    ensure_schema(database_url, schema)
+    action_port = free_port()
+    actions_url = f"http://127.0.0.1:{action_port}"
+    env = base_env(database_url) | {"REDIS_URL": redis_url}
+    replica_env = env | rasa_env(database_url, redis_url, schema=schema, lock_prefix=lock_prefix)
+    replica_env["ACTION_SERVER_URL"] = f"{actions_url}/webhook"
+    actions_cmd = [str(ROOT / ".venv/bin/python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
+    try:
+        with ExitStack() as processes:
+            actions = processes.enter_context(started(f"{prefix}-actions", actions_cmd, env))
+            replicas = _start_replicas(processes, replica_env, prefix)
+            wait_until(f"{actions_url}/health", actions, timeout=60)
+            rasa_url = ",".join(replica.url for replica in replicas)
+            web_extra = {"REDIS_URL": redis_url} | (web_env or {})
+            web_log = f"{prefix}-web"
+            with web_app(database_url, rasa_url, web_log, web_extra, workers=2) as (web_url, supervisor):
+                _wait_for_workers(supervisor, web_log, 2)
+                yield ScaledStack(
+                    web_url, actions_url, database_url, redis_url, schema, supervisor, web_log, replicas, processes
+                )
+    finally:
+        _drop_schema(database_url, schema)
+        _drop_locks(redis_url, lock_prefix)
+
+
+def _wait_for_workers(supervisor: int, log: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(web_worker_pids_of(supervisor)) < count or _startups_logged(log) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"uvicorn did not start {count} workers in {timeout}s; see {LOGS}")
+        time.sleep(0.2)
 
 
 class ChatClient:
