@@ -12,6 +12,8 @@ NLU_CODE := $(wildcard nlu/components/*.py) civic/language.py
 export PYTHONPATH := $(CURDIR)
 export ACTION_SERVER_URL ?= http://127.0.0.1:5055/webhook
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# The app defaults to production (placeholder secrets refused); the menu is for developing and testing.
+export ENVIRONMENT ?= development
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,7 +21,15 @@ PLACEHOLDER_SECRETS = {
     # Base64 of a 32-byte Ed25519 seed; `python -m civic.checkpoints` prints a new one.
     "LEDGER_SIGNING_KEY": "ZGV2LWxlZGdlci1zaWduaW5nLWtleS0zMi1ieXRlcyE=",
     "TWILIO_AUTH_TOKEN": "dev-twilio-auth-token",
+    # The internal doors: Rasa's HTTP API, the action server, and the gateway's signature on a citizen's identity.
+    "RASA_AUTH_TOKEN": "dev-rasa-auth-token-change-me",
+    "ACTION_SERVER_TOKEN": "dev-action-server-token-change-me",
+    "METADATA_SIGNING_KEY": "dev-metadata-signing-key-change-me",
 }
+# Secrets that must decode (base64) to exactly 32 bytes: an AES-256 key and an Ed25519 seed.
+KEY_SECRETS = ("PHONE_ENCRYPTION_KEY", "LEDGER_SIGNING_KEY")
+# Shared secrets shorter than this are refused outside development (guessable, or typed by hand).
+MIN_SECRET_CHARS = 32
 # Refused outside development only when Telegram is on (TELEGRAM_BOT_TOKEN set).
 PLACEHOLDER_TELEGRAM_SECRET = "dev-telegram-webhook-secret"
 # Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and - in a webhook secret token.
@@ -31,10 +41,19 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless told otherwise: a deployment that forgets a variable must not run on placeholders.
+    environment: Literal["development", "test", "production"] = "production"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'civic.db'}"
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 10.0
+    # Rasa runs with --auth-token: its HTTP API (trackers, pause/resume, parse) answers no one without it.
+    rasa_auth_token: str = PLACEHOLDER_SECRETS["RASA_AUTH_TOKEN"]
+    # The action server binds here (loopback unless Rasa runs on another host) and requires this token.
+    action_host: str = "127.0.0.1"
+    action_server_token: str = PLACEHOLDER_SECRETS["ACTION_SERVER_TOKEN"]
+    # The gateway signs each turn's server-side metadata (channel, external id, time); actions refuse the rest.
+    metadata_signing_key: str = PLACEHOLDER_SECRETS["METADATA_SIGNING_KEY"]
+    metadata_max_age_seconds: Annotated[int, Field(ge=5)] = 300
     redis_url: str = ""  # scale mode: Redis for Rasa's lock store and live console events between web workers
     web_host: str = "127.0.0.1"
     web_port: int = 8000
@@ -97,8 +116,12 @@ class Settings(BaseSettings):
         if self.environment in ("development", "test"):
             return self
         for name, placeholder in PLACEHOLDER_SECRETS.items():
-            if getattr(self, name.lower()) == placeholder:
+            value = getattr(self, name.lower())
+            if value == placeholder:
                 raise ValueError(f"{name} must be set to a real secret when ENVIRONMENT={self.environment}")
+            problem = _weakness(name, value)
+            if problem:
+                raise ValueError(f"{name} is too weak for ENVIRONMENT={self.environment}: {problem}")
         if self.telegram_bot_token and self.telegram_webhook_secret == PLACEHOLDER_TELEGRAM_SECRET:
             raise ValueError(f"TELEGRAM_WEBHOOK_SECRET must be a real secret when ENVIRONMENT={self.environment}")
         return self
@@ -106,6 +129,23 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _weakness(name: str, value: str) -> str | None:
+    """Why a secret is unfit for production (None when it is fine): wrong key size, too short, one repeated char."""
+    if name in KEY_SECRETS:
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return "it must be base64"
+        return None if len(decoded) == 32 else f"it must decode to 32 bytes, not {len(decoded)}"
+    if name == "TWILIO_AUTH_TOKEN":
+        return None if len(value) >= 32 else "Twilio auth tokens are 32 characters"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"it must be at least {MIN_SECRET_CHARS} characters"
+    if len(set(value)) < 8:
+        return "it repeats too few characters to be random"
+    return None
 
 
 @lru_cache

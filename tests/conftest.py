@@ -16,6 +16,9 @@ from civic.migrate import upgrade
 from telephony.local_twilio import serve_in_thread
 from tests.fakes.rasa import FakeRasa
 
+# The app defaults to production, which refuses the repository's placeholder secrets: tests say what they are.
+os.environ.setdefault("ENVIRONMENT", "test")
+
 
 def _postgres_schema_url(url: str) -> Iterator[str]:
     """A fresh schema for this test session, dropped at the end; yields a url that uses it."""
