@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.complaint import coordinates, gps_place
-from actions.context import language_of
+from actions.context import language_of, verified_claims
 from civic import geo
 from civic.i18n import district_label
 
@@ -20,7 +20,7 @@ class ActionReceivePhoto(Action):
         return "action_receive_photo"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        metadata = tracker.latest_message.get("metadata") or {}
+        metadata = verified_claims(tracker)  # photos and GPS only as the gateway signed them
         known = list(tracker.get_slot("attachment_ids") or [])
         new = [str(i) for i in metadata.get("attachment_ids") or [] if str(i) not in known]
         dispatcher.utter_message(response="utter_photo_received")

@@ -12,7 +12,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.context import caller_of, conversation_id_of, in_session, language_of
+from actions.context import caller_of, conversation_id_of, in_session, language_of, verified_claims
 from civic import geo
 from civic.cases import file_case
 from civic.categories import CATEGORIES
@@ -74,7 +74,7 @@ def district_of_dong() -> dict[str, str]:
 
 
 def coordinates(tracker: Tracker) -> tuple[float, float] | None:
-    metadata = tracker.latest_message.get("metadata") or {}
+    metadata = verified_claims(tracker)  # photos and GPS only as the gateway signed them
     try:
         return float(metadata["latitude"]), float(metadata["longitude"])
     except (KeyError, TypeError, ValueError):
@@ -154,7 +154,7 @@ class ValidateComplaintForm(FormValidationAction):
         # The SDK returns only the required slots; photos (optional, never asked for) and the
         # coordinates and dong of a shared position travel beside them.
         events = await super().run(dispatcher, tracker, domain)
-        metadata = tracker.latest_message.get("metadata") or {}
+        metadata = verified_claims(tracker)  # photos and GPS only as the gateway signed them
         new = [str(i) for i in metadata.get("attachment_ids") or []]
         known = list(tracker.get_slot("attachment_ids") or [])
         if any(i not in known for i in new):

@@ -22,6 +22,8 @@ from civic.db import in_thread, utcnow
 from civic.language import detect_language
 from civic.models import Attachment, Conversation, Message
 from civic.outbox import enqueue
+from civic.settings import get_settings
+from civic.turn_tokens import TOKEN_FIELD, sign_turn
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +102,16 @@ class _Turn:
     attachment_ids: tuple[str, ...] = ()  # only those uploaded in this conversation
 
 
+def server_metadata(sender: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """A turn's server-side facts for Rasa, with the token that lets the actions believe them.
+
+    The facts also travel in the clear for Rasa's own components (the language detector reads `language`);
+    actions read identity, coordinates and photos only from the token.
+    """
+    token = sign_turn(facts, sender=sender, key=get_settings().metadata_signing_key)
+    return {**facts, TOKEN_FIELD: token}
+
+
 class Gateway:
     """Channel adapters call `handle`; the gateway owns the transcript and the Rasa round trip."""
 
@@ -135,18 +147,21 @@ class Gateway:
         rasa_text = self._rasa_text(inbound, text, turn)
         if rasa_text is None:
             return await self._refuse(turn, "empty")
-        metadata = {
-            "channel": inbound.channel,
-            "external_id": inbound.external_id,
-            "conversation_id": turn.conversation_id,
-            "client_message_id": inbound.client_message_id,
-            "latitude": inbound.latitude,
-            "longitude": inbound.longitude,
-            "attachment_ids": list(turn.attachment_ids),
-            # Rasa's language detector falls back on this when the text tells nothing (a number, a button).
-            "language": turn.language,
-        }
         sender = f"{inbound.channel}:{inbound.external_id}"
+        metadata = server_metadata(
+            sender,
+            {
+                "channel": inbound.channel,
+                "external_id": inbound.external_id,
+                "conversation_id": turn.conversation_id,
+                "client_message_id": inbound.client_message_id,
+                "latitude": inbound.latitude,
+                "longitude": inbound.longitude,
+                "attachment_ids": list(turn.attachment_ids),
+                # Rasa's language detector falls back on this when the text tells nothing (a number, a button).
+                "language": turn.language,
+            },
+        )
         try:
             if turn.resume_bot:
                 await self.resume_bot(turn.conversation_id, sender)
@@ -193,14 +208,18 @@ class Gateway:
         if conversation is None or conversation.channel == "phone":
             return []  # a caller's call is over by the time the operator hands back
         lang = conversation.language
-        metadata = {
-            "channel": conversation.channel,
-            "external_id": conversation.external_id,
-            "conversation_id": conversation.id,
-            "language": lang,
-        }
+        sender = f"{conversation.channel}:{conversation.external_id}"
+        metadata = server_metadata(
+            sender,
+            {
+                "channel": conversation.channel,
+                "external_id": conversation.external_id,
+                "conversation_id": conversation.id,
+                "language": lang,
+            },
+        )
         answers = await self.rasa.send(
-            sender=f"{conversation.channel}:{conversation.external_id}",
+            sender=sender,
             text=COMMAND_PAYLOADS["report"] + json.dumps({"language": lang}),
             metadata=metadata,
         )

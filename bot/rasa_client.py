@@ -21,7 +21,17 @@ class RasaClient:
     next, so a replica that is down or restarting costs nothing.
     """
 
-    def __init__(self, base_url: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        auth_token: str = "",
+    ) -> None:
+        # Rasa's HTTP API (trackers, events) answers only with `?token=` (its --auth-token); the REST
+        # channel's webhook is not part of that API and ignores it.
+        self._auth = {"token": auth_token} if auth_token else {}
         urls = [url.strip().rstrip("/") for url in base_url.split(",") if url.strip()]
         if not urls:
             raise ValueError("no Rasa URL")
@@ -64,7 +74,9 @@ class RasaClient:
     async def _tracker(self, sender: str) -> dict[str, Any]:
         # Rasa's router does not decode %3A, and our sender ids are "<channel>:<id>": the colon stays as it is.
         response = await self._request(
-            "GET", f"/conversations/{quote(sender, safe=':')}/tracker", params={"include_events": "NONE"}
+            "GET",
+            f"/conversations/{quote(sender, safe=':')}/tracker",
+            params={"include_events": "NONE", **self._auth},
         )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
@@ -85,7 +97,9 @@ class RasaClient:
         await self._append_event(sender, {"event": "resume"})
 
     async def _append_event(self, sender: str, event: dict[str, Any]) -> None:
-        response = await self._request("POST", f"/conversations/{quote(sender, safe=':')}/tracker/events", json=event)
+        response = await self._request(
+            "POST", f"/conversations/{quote(sender, safe=':')}/tracker/events", json=event, params=self._auth
+        )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
 

@@ -40,6 +40,7 @@ from webapp import polls as poll_pages
 from webapp.errors import validation_failed
 from webapp.limits import BodyReadTimeout, BodySizeLimit
 from webapp.outbox_worker import WEB_CHANNELS, register_web_senders, run_outbox_worker
+from webapp.security_headers import SecurityHeaders
 
 BOT_STATIC = Path(webchat.__file__).parent / "static"
 HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
@@ -87,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # loop that acknowledges webhooks (Python's default is 5 ms per switch).
     sys.setswitchinterval(0.001)
     session_factory = get_session_factory()
-    rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
+    rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds, auth_token=settings.rasa_auth_token)
     app.state.session_factory = session_factory
     gateway = Gateway(
         session_factory=session_factory,
@@ -149,8 +150,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="Seoul civic front door", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    # The API's documentation maps every route for whoever asks: only a developer's machine serves it.
+    development = settings.environment == "development"
+    app = FastAPI(
+        title="Seoul civic front door",
+        lifespan=lifespan,
+        docs_url="/api/docs" if development else None,
+        openapi_url="/openapi.json" if development else None,
+        redoc_url=None,
+    )
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
     # Added last, so outermost: the clock covers every read of the body, whoever does it.
     app.add_middleware(BodyReadTimeout, seconds=settings.request_body_timeout_seconds)

@@ -10,6 +10,7 @@ from rasa_sdk import Tracker
 from sqlalchemy.orm import Session, sessionmaker
 
 import actions.context
+from bot.gateway import server_metadata
 
 
 @pytest.fixture(autouse=True)
@@ -34,12 +35,14 @@ def make_tracker(
     metadata: dict[str, Any] | None = None,
     events: list[dict[str, Any]] | None = None,
     active_loop: str | None = None,
+    signed: bool = True,
 ) -> Tracker:
+    """A tracker whose latest turn carries `metadata`, signed as the gateway signs it unless `signed=False`."""
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": 1.0},
         "entities": entities or [],
-        "metadata": metadata or {},
+        "metadata": server_metadata(sender, metadata or {}) if signed else (metadata or {}),
     }
     return Tracker.from_dict(
         {

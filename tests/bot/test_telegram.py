@@ -30,6 +30,7 @@ from civic.settings import Settings
 from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes import telegram_api as tg
 from tests.fakes.rasa import FakeRasa
+from tests.production_secrets import PRODUCTION_SECRETS
 
 SECRET = "test-webhook-secret_1"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2048
@@ -479,15 +480,7 @@ async def _pending_with_error(session_factory: sessionmaker[Session], update_id:
 
 def test_placeholder_webhook_secret_is_refused_outside_development() -> None:
     with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
-        Settings(
-            environment="production",
-            secret_key="s" * 32,
-            phone_encryption_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-            phone_index_key="i" * 32,
-            ledger_signing_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-            twilio_auth_token="t" * 32,
-            telegram_bot_token="123:abc",
-        )
+        Settings(environment="production", telegram_bot_token="123:abc", **PRODUCTION_SECRETS)
     with pytest.raises(ValueError):
         Settings(environment="test", telegram_webhook_secret="has spaces and é")
 

@@ -20,7 +20,9 @@ import httpx
 import redis
 from sqlalchemy import create_engine, text
 
+from bot.gateway import server_metadata
 from civic.db import normalize_url
+from civic.settings import get_settings
 from webapp.scale import ensure_schema, rasa_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,21 +110,23 @@ def web_app(
 
 
 def rasa_command(port: int, endpoints: str = "endpoints.yml") -> list[str]:
-    return [
-        str(ROOT / ".venv-rasa/bin/rasa"),
-        "run",
-        "--enable-api",
-        "-i",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--model",
-        "models",
-        "--endpoints",
-        endpoints,
-        "--credentials",
-        "credentials.yml",
-    ]
+    """The Rasa engine as `make run` starts it: through bot.rasa_server, API behind RASA_AUTH_TOKEN."""
+    return [str(ROOT / ".venv/bin/python"), "-m", "bot.rasa_server", "--port", str(port), "--endpoints", endpoints]
+
+
+def actions_command(port: int) -> list[str]:
+    """The action server as `make run` starts it: on loopback, behind ACTION_SERVER_TOKEN."""
+    return [str(ROOT / ".venv/bin/python"), "-m", "actions.server", "--port", str(port)]
+
+
+def rasa_api_params() -> dict[str, str]:
+    """The query Rasa's HTTP API wants from the tests (the stack runs with ENVIRONMENT=test's token)."""
+    return {"token": get_settings().rasa_auth_token}
+
+
+def signed_rest_turn(sender: str, text: str, **facts: Any) -> dict[str, Any]:
+    """A REST-channel body carrying the gateway's signed metadata, as the web app would send it."""
+    return {"sender": sender, "message": text, "metadata": server_metadata(sender, facts)}
 
 
 def has_model(response: httpx.Response) -> bool:
@@ -130,20 +134,27 @@ def has_model(response: httpx.Response) -> bool:
 
 
 @contextmanager
-def running_stack(database_url: str, web_env: dict[str, str] | None = None) -> Iterator[Stack]:
+def running_engine(database_url: str) -> Iterator[tuple[str, str, dict[str, int]]]:
+    """Rasa and the action server alone, as `make run` starts them: (rasa_url, actions_url, pids)."""
     action_port, rasa_port = free_port(), free_port()
     actions_url = f"http://127.0.0.1:{action_port}"
     rasa_url = f"http://127.0.0.1:{rasa_port}"
     env = base_env(database_url)
-    actions_cmd = [str(ROOT / ".venv/bin/python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
-    rasa_cmd = rasa_command(rasa_port)
     rasa_env = env | {"ACTION_SERVER_URL": f"{actions_url}/webhook"}
-    with started("actions", actions_cmd, env) as actions, started("rasa", rasa_cmd, rasa_env) as rasa:
+    with (
+        started("actions", actions_command(action_port), env) as actions,
+        started("rasa", rasa_command(rasa_port), rasa_env) as rasa,
+    ):
         wait_until(f"{actions_url}/health", actions, timeout=60)
-        wait_until(f"{rasa_url}/status", rasa, timeout=240, ready=has_model)
+        wait_until(f"{rasa_url}/status?token={get_settings().rasa_auth_token}", rasa, timeout=240, ready=has_model)
+        yield rasa_url, actions_url, {"rasa": rasa.pid, "actions": actions.pid}
+
+
+@contextmanager
+def running_stack(database_url: str, web_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    with running_engine(database_url) as (rasa_url, actions_url, pids):
         with web_app(database_url, rasa_url, extra_env=web_env) as (web_url, web_pid):
-            pids = {"rasa": rasa.pid, "actions": actions.pid, "web": web_pid}
-            yield Stack(rasa_url, actions_url, web_url, database_url, pids)
+            yield Stack(rasa_url, actions_url, web_url, database_url, pids | {"web": web_pid})
 
 
 RASA_START_SECONDS = 300  # two replicas loading at once on two cores, next to a busy stack
@@ -230,7 +241,7 @@ class ScaledStack:
         replica.starts += 1
         name = f"{replica.name}-start{replica.starts}"
         replica.process = self._processes.enter_context(started(name, replica.command, replica.env))
-        wait_until(f"{replica.url}/status", replica.process, timeout=timeout, ready=has_model)
+        wait_until(f"{replica.url}/status?token={get_settings().rasa_auth_token}", replica.process, timeout, has_model)
         warm_up(replica.url)
         return replica.process.pid
 
@@ -273,14 +284,16 @@ def _start_replicas(processes: ExitStack, rasa_env: dict[str, str], prefix: str)
         process = processes.enter_context(started(name, command, rasa_env))
         replicas.append(RasaReplica(name, f"http://127.0.0.1:{port}", command, rasa_env, process))
     for replica in replicas:
-        wait_until(f"{replica.url}/status", replica.process, timeout=RASA_START_SECONDS, ready=has_model)
+        status = f"{replica.url}/status?token={get_settings().rasa_auth_token}"
+        wait_until(status, replica.process, timeout=RASA_START_SECONDS, ready=has_model)
         warm_up(replica.url)
     return replicas
 
 
 def warm_up(rasa_url: str) -> None:
     """A replica's first turn takes seconds (models and connections load lazily); spend it here."""
-    httpx.post(f"{rasa_url}/model/parse", json={"text": "가로등이 나가서 밤에 너무 어두워요"}, timeout=60)
+    text = "가로등이 나가서 밤에 너무 어두워요"
+    httpx.post(f"{rasa_url}/model/parse", params=rasa_api_params(), json={"text": text}, timeout=60)
     greeting = {"sender": f"warm-up-{uuid.uuid4().hex}", "message": "안녕하세요"}
     httpx.post(f"{rasa_url}/webhooks/rest/webhook", json=greeting, timeout=60)
 
@@ -299,7 +312,7 @@ def running_scaled_stack(
     env = base_env(database_url) | {"REDIS_URL": redis_url}
     replica_env = env | rasa_env(database_url, redis_url, schema=schema, lock_prefix=lock_prefix)
     replica_env["ACTION_SERVER_URL"] = f"{actions_url}/webhook"
-    actions_cmd = [str(ROOT / ".venv/bin/python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
+    actions_cmd = actions_command(action_port)
     try:
         with ExitStack() as processes:
             actions = processes.enter_context(started(f"{prefix}-actions", actions_cmd, env))

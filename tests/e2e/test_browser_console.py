@@ -17,7 +17,7 @@ from civic.conversations import get_or_create_conversation
 from civic.db import session_scope
 from civic.models import Conversation, OutboxMessage
 from tests.browser import chromium
-from tests.e2e.stack import ChatClient, Stack
+from tests.e2e.stack import ChatClient, Stack, rasa_api_params
 from tests.operator_console.helpers import PASSWORD, new_user
 
 
@@ -174,5 +174,6 @@ def _rasa_sender(db: sessionmaker[Session], conversation_id: int) -> str:
 
 
 def _paused(stack: Stack, sender: str) -> bool:
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", params={"include_events": "NONE"})
+    params = {"include_events": "NONE", **rasa_api_params()}
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/{sender}/tracker", params=params)
     return bool(tracker.json()["paused"])

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic.models import Case, Conversation, Message
-from tests.e2e.stack import ChatClient, Stack, web_app
+from tests.e2e.stack import ChatClient, Stack, signed_rest_turn, web_app
 
 pytestmark = pytest.mark.e2e
 CASE_NUMBER = re.compile(r"SR-\d{4}-\d{6}")
@@ -131,14 +131,14 @@ def test_rasa_down_keeps_the_message_and_says_so(stack: Stack, db: sessionmaker[
         assert message.status == "unanswered"
 
 
-def test_rest_channel_files_with_channel_rest(stack: Stack, db: sessionmaker[Session]) -> None:
+def test_a_rest_turn_signed_as_the_gateway_signs_it_files_as_that_conversation(
+    stack: Stack, db: sessionmaker[Session]
+) -> None:
     sender = "rest-e2e-citizen"
     with httpx.Client(base_url=stack.rasa_url, timeout=30) as rasa:
-        rasa.post(
-            "/webhooks/rest/webhook",
-            json={"sender": sender, "message": "영등포구 여의도동 국회대로 앞 하수구가 막혀서 물이 넘쳐요"},
-        )
-        replies = rasa.post("/webhooks/rest/webhook", json={"sender": sender, "message": "/affirm"}).json()
+        text = "영등포구 여의도동 국회대로 앞 하수구가 막혀서 물이 넘쳐요"
+        rasa.post("/webhooks/rest/webhook", json=signed_rest_turn(sender, text))
+        replies = rasa.post("/webhooks/rest/webhook", json=signed_rest_turn(sender, "/affirm")).json()
     match = CASE_NUMBER.search(texts(replies))
     assert match, replies
     with db() as session:

@@ -10,20 +10,21 @@ import httpx
 import pytest
 
 from bench.soak import SoakTarget
-from tests.e2e.stack import ChatClient, ScaledStack
+from tests.e2e.stack import ChatClient, ScaledStack, rasa_api_params, signed_rest_turn
 
 pytestmark = pytest.mark.e2e
 
 
 def rest_turn(rasa_url: str, sender: str, text: str) -> str:
-    """One turn on one replica's REST channel; the bot's texts joined."""
-    response = httpx.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=30)
+    """One turn on one replica's REST channel, signed as the gateway signs it; the bot's texts joined."""
+    response = httpx.post(f"{rasa_url}/webhooks/rest/webhook", json=signed_rest_turn(sender, text), timeout=30)
     assert response.status_code == 200, response.text
     return "\n".join(str(message.get("text")) for message in response.json())
 
 
 def slots_on(rasa_url: str, sender: str) -> dict[str, Any]:
-    tracker = httpx.get(f"{rasa_url}/conversations/{sender}/tracker", params={"include_events": "NONE"}, timeout=30)
+    params = {"include_events": "NONE", **rasa_api_params()}
+    tracker = httpx.get(f"{rasa_url}/conversations/{sender}/tracker", params=params, timeout=30)
     return dict(tracker.json()["slots"])
 
 
@@ -59,7 +60,7 @@ def test_consecutive_turns_on_different_replicas_keep_the_form(target: SoakTarge
 def test_a_web_chat_turn_is_answered_while_a_replica_is_dead(replica_a_down: ScaledStack) -> None:
     dead = replica_a_down.rasa_urls[0]
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{dead}/status", timeout=5)
+        httpx.get(f"{dead}/status", params=rasa_api_params(), timeout=5)
 
     citizen = ChatClient(replica_a_down.web_url)
     # Four turns: each web worker takes turns over both replicas, so some were meant for the dead one.
