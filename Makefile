@@ -66,7 +66,9 @@ admin: migrate ## Create an operator-console admin (asks for the email, then the
 	@read -r -p "Admin email: " EMAIL && $(VENV)/bin/python -m operator_console.users create --role admin --email "$$EMAIL"
 
 shell: setup ## Talk to Rasa directly in the terminal (needs `make run` in another terminal for the actions)
-	$(RASA_VENV)/bin/rasa shell --model models --endpoints endpoints.yml
+	@# The action server wants its token; unsigned turns are accepted (as channel "rest") in development only.
+	ACTION_SERVER_TOKEN="$$($(VENV)/bin/python -c 'from civic.settings import get_settings; print(get_settings().action_server_token)')" \
+	  $(RASA_VENV)/bin/rasa shell --model models --endpoints endpoints.yml
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON311) -m venv $(VENV)

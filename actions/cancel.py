@@ -10,7 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.context import conversation_id_of, in_session, language_of, latest_entity
-from civic.cases import cases_for_conversation, normalize_case_number, withdraw_case
+from civic.case_lookup import may_see
+from civic.cases import cases_for_conversation, get_case, normalize_case_number, withdraw_case
 from civic.errors import CaseNotFound, NotYourCase
 from civic.i18n import status_label
 from civic.workflow import CaseStatus, InvalidTransition
@@ -41,7 +42,11 @@ class ActionCancelReport(Action):
             except CaseNotFound:
                 return "utter_case_not_found", {"case_number": target}
             except NotYourCase:
-                return "utter_not_your_case", {"case_number": target}
+                # Only whoever follows the case learns it exists; to anyone else it is a number they have no case of.
+                known = get_case(session, target)
+                if known is not None and may_see(session, known, conversation_id):
+                    return "utter_not_your_case", {"case_number": target}
+                return "utter_case_not_found", {"case_number": target}
             except InvalidTransition as refused:
                 return "utter_cannot_withdraw", {
                     "case_number": target,

@@ -10,7 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.context import conversation_id_of, in_session, language_of, latest_entity
-from civic.cases import cases_for_conversation, get_case, last_public_note, normalize_case_number
+from civic import case_lookup
+from civic.cases import cases_for_conversation, last_public_note, normalize_case_number
 from civic.i18n import category_label, department_name, district_label, format_date, status_label
 from civic.models import Case
 
@@ -18,7 +19,7 @@ MAX_LISTED = 10
 
 
 def public_view(case: Case, language: str) -> dict[str, str]:
-    """What anyone holding the number may see: no place, description or personal data."""
+    """What the citizen who filed or follows the case is told: no place, description or personal data."""
     note = last_public_note(case)
     return {
         "case_number": case.number,
@@ -43,12 +44,17 @@ class ActionCheckStatus(Action):
         number = normalize_case_number(asked) if asked else None
 
         def look_up(session: Any) -> tuple[str, dict[str, str]]:
+            conversation_id = conversation_id_of(session, tracker)
             if number:
-                case = get_case(session, number)
-                if case is None:
+                # Only for the conversation or verified phone that filed or follows it; an unknown number and
+                # someone else's get the same answer (civic.case_lookup).
+                found = case_lookup.look_up(session, number=number, conversation_id=conversation_id)
+                if found.limited:
+                    return "utter_case_lookup_limited", {"retry_minutes": str(found.retry_after_minutes)}
+                if found.case is None:
                     return "utter_case_not_found", {"case_number": number}
-                return "utter_case_status", public_view(case, language)
-            cases = cases_for_conversation(session, conversation_id_of(session, tracker))
+                return "utter_case_status", public_view(found.case, language)
+            cases = cases_for_conversation(session, conversation_id)
             if not cases:
                 return "utter_ask_case_number", {}
             return "utter_case_status", public_view(cases[0], language)

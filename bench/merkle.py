@@ -16,13 +16,14 @@ from typing import Any
 from bench.common import percentiles, write_result
 from civic.checkpoints import (
     Checkpoint,
+    NoteError,
     checkpoint_timestamp,
     generate_private_key_b64,
     load_private_key,
-    load_public_key,
-    public_key_b64,
+    open_checkpoint,
+    parse_verifier_key,
     sign_checkpoint,
-    verify_checkpoint,
+    verifier_key,
 )
 from civic.merkle import (
     MemoryNodeStore,
@@ -108,20 +109,22 @@ def export_text(count: int, rng: random.Random) -> str:
         for i in range(count)
     ]
     tree_root = root_from_leaf_hashes([leaf_hash(canonical_json(ballot)) for ballot in ballots])
-    checkpoint = sign_checkpoint(key, "poll-2026-0001", count, tree_root, checkpoint_timestamp())
-    return json.dumps({"public_key": public_key_b64(key), "checkpoint": checkpoint.to_dict(), "ballots": ballots})
+    statement = leaf_hash(b"poll statement")
+    checkpoint = Checkpoint("seoul-civic/polls/poll-2026-0001", count, tree_root, statement, checkpoint_timestamp())
+    return json.dumps(
+        {"verifier_key": str(verifier_key(key)), "checkpoint": sign_checkpoint(key, checkpoint), "ballots": ballots}
+    )
 
 
 def verify_export(text: str) -> bool:
-    """An auditor's offline check: parse, re-hash every ballot, recompute the root, check the signature."""
+    """An auditor's offline check: parse, re-hash every ballot, recompute the root, check the signed note."""
     export = json.loads(text)
-    checkpoint = Checkpoint.from_dict(export["checkpoint"])
+    try:
+        checkpoint = open_checkpoint(export["checkpoint"], parse_verifier_key(export["verifier_key"]))
+    except NoteError:
+        return False
     hashes = [leaf_hash(canonical_json(ballot)) for ballot in export["ballots"]]
-    return (
-        len(hashes) == checkpoint.size
-        and root_from_leaf_hashes(hashes) == checkpoint.root_hash
-        and verify_checkpoint(load_public_key(export["public_key"]), checkpoint)
-    )
+    return len(hashes) == checkpoint.size and root_from_leaf_hashes(hashes) == checkpoint.root_hash
 
 
 def main() -> None:

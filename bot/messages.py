@@ -29,6 +29,16 @@ GATEWAY_MESSAGES: dict[str, dict[str, str]] = {
         "en": "Only JPEG, PNG or WebP photos up to {limit_mb} MB can be attached.",
         "ja": "添付できるのは{limit_mb}MBまでのJPEG・PNG・WebP写真のみです。",
     },
+    "chat_rate_limited": {
+        "ko": "메시지를 너무 빨리 보내고 있어요. {wait} 후에 다시 보내 주세요.",
+        "en": "You're sending messages too quickly. Please send again in {wait}.",
+        "ja": "メッセージの送信が速すぎます。{wait}後にもう一度送ってください。",
+    },
+    "photo_rate_limited": {
+        "ko": "사진을 너무 많이 보냈어요. {wait} 후에 다시 보내 주세요.",
+        "en": "Too many photos for now. Please send again in {wait}.",
+        "ja": "写真の送信が多すぎます。{wait}後にもう一度送ってください。",
+    },
     "in_progress": {
         "ko": "이전 메시지를 처리하고 있어요. 잠시만 기다려 주세요.",
         "en": "Still working on your previous message, one moment please.",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,18 +14,26 @@ from fastapi import APIRouter, Cookie, Depends, File, Header, HTTPException, Que
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.gateway import Gateway, Inbound, Outcome
 from bot.messages import gateway_message
+from civic import rate_limits
 from civic.conversations import get_or_create_conversation, transcript
 from civic.db import MAX_ROW_ID, session_scope
+from civic.i18n import DEFAULT_LANGUAGE
 from civic.media import UnsupportedMedia, is_attachment_id, media_path, store_photo
-from civic.models import Attachment
+from civic.models import Attachment, Conversation
 from civic.settings import Settings, get_settings
+from webapp.client_address import client_key
+from webapp.poll_texts import wait_text
 
 HERE = Path(__file__).parent
 COOKIE = "civic_chat"
+COOKIE_PURPOSE = "webchat-cookie"  # the cookie's own HMAC purpose: neither a CSRF token nor an external id
+COOKIE_MAC_CHARS = 32
+MAX_COOKIE_CHARS = 128
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(prefix="/chat", tags=["web chat"])
 STATUS_OF_ERROR = {"too_long": 413, "empty": 422, "unavailable": 503, "in_progress": 409}
@@ -50,8 +60,25 @@ def external_id_of(chat_id: str) -> str:
     return _digest(get_settings(), "webchat", chat_id)[:40]
 
 
+def issue_chat_cookie() -> str:
+    """A new conversation's cookie: a random id and the server's HMAC of it, so only ids we issued are accepted."""
+    chat_id = secrets.token_urlsafe(24)
+    return f"{chat_id}.{_digest(get_settings(), COOKIE_PURPOSE, chat_id)[:COOKIE_MAC_CHARS]}"
+
+
+def issued_by_us(cookie: str | None) -> bool:
+    """Whether this cookie is one the server issued (False: missing, unsigned, forged, or too long)."""
+    if not cookie or len(cookie) > MAX_COOKIE_CHARS:
+        return False
+    chat_id, _, mac = cookie.rpartition(".")
+    if not chat_id or len(mac) != COOKIE_MAC_CHARS:
+        return False
+    return hmac.compare_digest(mac, _digest(get_settings(), COOKIE_PURPOSE, chat_id)[:COOKIE_MAC_CHARS])
+
+
 def chat_id_of(civic_chat: Annotated[str | None, Cookie()] = None) -> str:
-    if not civic_chat or len(civic_chat) > 64:
+    """The chat's id: the whole signed cookie, once checked (what external_id_of and the CSRF token derive from)."""
+    if civic_chat is None or not issued_by_us(civic_chat):
         raise HTTPException(401, "open /chat first")
     return civic_chat
 
@@ -82,7 +109,9 @@ def sessions_of(request: Request) -> sessionmaker[Session]:
 @router.get("", response_class=HTMLResponse)
 async def chat_page(request: Request, civic_chat: Annotated[str | None, Cookie()] = None) -> Response:
     settings = get_settings()
-    chat_id = civic_chat if civic_chat and len(civic_chat) <= 64 else secrets.token_urlsafe(24)
+    # A cookie we did not issue (forged, or an unsigned one from before signing) starts a fresh conversation:
+    # a value a client picks must never open a conversation it did not start.
+    chat_id = civic_chat if civic_chat and issued_by_us(civic_chat) else issue_chat_cookie()
     response = templates.TemplateResponse(
         request, "chat.html", {"static_url": "/chat/static", "csrf_token": _digest(settings, "csrf", chat_id)}
     )
@@ -98,6 +127,63 @@ async def chat_page(request: Request, civic_chat: Annotated[str | None, Cookie()
     return response
 
 
+@dataclass(frozen=True)
+class Quota:
+    """A chat quota: its bucket, and how many hits per how many seconds."""
+
+    bucket: str
+    limit: int
+    per_seconds: float
+
+
+# Per conversation: well above a person typing or tapping buttons (a report takes about ten turns, a few photos).
+MESSAGES_PER_CONVERSATION = Quota("chat_message_conversation", 30, 60)
+PHOTOS_PER_CONVERSATION = Quota("chat_photo_conversation", 20, 3600)
+
+
+def _quota_refusal(
+    factory: sessionmaker[Session], external_id: str, client: str, own: Quota, per_address: Quota
+) -> tuple[str, int] | None:
+    """Counts one hit against the conversation's and the address's quotas; (language, seconds to wait) when refused.
+
+    Both quotas live in the database (civic.rate_limits), so they hold across web workers. A refusal counts
+    nowhere (rolled back), so a client hammering a full quota does not keep it full.
+    """
+    with session_scope(factory) as session:
+        for quota, key in ((own, external_id), (per_address, client)):
+            decision = rate_limits.allow(
+                session, bucket=quota.bucket, key=key, limit=quota.limit, per_seconds=quota.per_seconds
+            )
+            if not decision.allowed:
+                session.rollback()
+                language = session.execute(
+                    select(Conversation.language).where(
+                        Conversation.channel == "web", Conversation.external_id == external_id
+                    )
+                ).scalar_one_or_none()
+                return language or DEFAULT_LANGUAGE, decision.retry_after_seconds
+    return None
+
+
+async def _over_quota(request: Request, chat_id: str, *, photo: bool) -> JSONResponse | None:
+    """A friendly 429 with Retry-After in the citizen's language when a quota is used up, else None."""
+    settings = get_settings()
+    if photo:
+        own, key = PHOTOS_PER_CONVERSATION, "photo_rate_limited"
+        per_address = Quota("chat_photo_address", settings.chat_photos_per_address_per_hour, 3600)
+    else:
+        own, key = MESSAGES_PER_CONVERSATION, "chat_rate_limited"
+        per_address = Quota("chat_message_address", settings.chat_messages_per_address_per_minute, 60)
+    factory, external_id = sessions_of(request), external_id_of(chat_id)
+    refusal = await asyncio.to_thread(_quota_refusal, factory, external_id, client_key(request), own, per_address)
+    if refusal is None:
+        return None
+    language, seconds = refusal
+    message = gateway_message(key, language, wait=wait_text(seconds, language))
+    body = {"error": "rate_limited", "message": message, "retry_after": seconds}
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(seconds)})
+
+
 def _outcome_response(outcome: Outcome) -> JSONResponse:
     body: dict[str, Any] = {
         "replies": [{"id": r.id, "text": r.text, "buttons": r.buttons, "sender": r.sender} for r in outcome.replies],
@@ -111,6 +197,9 @@ def _outcome_response(outcome: Outcome) -> JSONResponse:
 
 @router.post("/api/messages")
 async def post_message(body: ChatMessageIn, request: Request, chat_id: CheckedChatId) -> JSONResponse:
+    refused = await _over_quota(request, chat_id, photo=False)
+    if refused is not None:
+        return refused
     inbound = Inbound(
         channel="web",
         external_id=external_id_of(chat_id),
@@ -149,6 +238,9 @@ async def get_messages(
 
 @router.post("/api/photos")
 async def post_photo(request: Request, chat_id: CheckedChatId, file: Annotated[UploadFile, File()]) -> JSONResponse:
+    refused = await _over_quota(request, chat_id, photo=True)
+    if refused is not None:
+        return refused
     settings = get_settings()
     content = await file.read(settings.max_upload_bytes + 1)
     with session_scope(sessions_of(request)) as session:

@@ -23,12 +23,14 @@ from civic.i18n import DEFAULT_LANGUAGE
 from civic.models import Citizen, Conversation
 from civic.phones import decrypt_phone, get_or_create_citizen, normalize_phone
 from telephony.sms import send_verification_code
+from webapp.client_address import client_key
 from webapp.poll_texts import text as code_text
 from webapp.poll_texts import wait_text
-from webapp.polls import IP_SENDS_PER_HOUR, SlidingWindowLimiter
 
 CHANNEL = "web"
 CODE = re.compile(r"[0-9]{6}")
+# What the send and check limits count by: a phone's codes for any web chat, whichever chat asks.
+BUDGET = "chat"
 router = APIRouter(prefix="/chat/api/phone", tags=["web chat"])
 
 
@@ -44,14 +46,6 @@ class PhoneCodeIn(PhoneIn):
 def purpose_of(external_id: str) -> str:
     """Binds a code to one chat: a code sent for this browser's chat verifies no other chat and no poll page."""
     return f"chat:{external_id}"
-
-
-def _ip_limiter(request: Request) -> SlidingWindowLimiter:
-    # The poll pages' limiter: one budget per client address for every code this app sends by SMS.
-    limiter: SlidingWindowLimiter | None = getattr(request.app.state, "sms_ip_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.sms_ip_limiter = SlidingWindowLimiter(IP_SENDS_PER_HOUR, 3600)
-    return limiter
 
 
 def _conversation(session: Session, external_id: str) -> Conversation | None:
@@ -86,13 +80,23 @@ def _refusal(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+def _limit_refusal(refusal: verification.VerificationError, language: str) -> JSONResponse:
+    """A refused send or check: 429 with the wait when a limit refused it, else 422 (wrong code, not a mobile…)."""
+    seconds = refusal.retry_after_seconds
+    if seconds is None:
+        return _refusal(refusal.code, language, 422)
+    return _refusal(refusal.code, language, 429, retry_after=seconds, wait=wait_text(seconds, language))
+
+
 def _six_digits(raw: str) -> str | None:
     # Full-width digits (a Japanese keyboard) and spaces or dashes pasted from the SMS are still the code.
     code = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", raw))
     return code if CODE.fullmatch(code) else None
 
 
-def _verify(factory: sessionmaker[Session], external_id: str, phone_e164: str, code: str) -> str | None:
+def _verify(
+    factory: sessionmaker[Session], external_id: str, phone_e164: str, code: str, client: str
+) -> verification.VerificationError | None:
     """Spends the code and gives the chat its citizen; returns why the code was refused.
 
     Commits either way: a wrong try must count, or guessers would get unlimited attempts.
@@ -100,10 +104,16 @@ def _verify(factory: sessionmaker[Session], external_id: str, phone_e164: str, c
     with session_scope(factory) as session:
         try:
             verification.check_code(
-                session, phone_e164=phone_e164, purpose=purpose_of(external_id), code=code, now=utcnow()
+                session,
+                phone_e164=phone_e164,
+                purpose=purpose_of(external_id),
+                code=code,
+                budget=BUDGET,
+                client=client,
+                now=utcnow(),
             )
         except verification.VerificationError as refusal:
-            return refusal.code
+            return refusal
         citizen = get_or_create_citizen(session, phone=phone_e164)
         conversation = get_or_create_conversation(session, channel=CHANNEL, external_id=external_id)
         conversation.citizen_id = citizen.id
@@ -133,23 +143,19 @@ async def send_code(body: PhoneIn, request: Request, chat_id: CheckedChatId) -> 
         phone_e164 = normalize_phone(body.phone)
     except InvalidPhone:
         return _refusal("invalid_phone", language, 422)
-    client = request.client.host if request.client else "unknown"
-    limiter = _ip_limiter(request)
-    if not limiter.reserve(client):
-        return _refusal("ip_limited", language, 429)
     try:
         await asyncio.to_thread(
             send_verification_code,
             factory,
             phone_e164=phone_e164,
             purpose=purpose_of(external_id),
+            budget=BUDGET,
+            client=client_key(request),
             sms_text=lambda code: gateway_message("phone_code_sms", language, code=code),
             language=language,
         )
     except verification.VerificationError as refusal:
-        limiter.release(client)
-        seconds = refusal.retry_after_seconds or 60
-        return _refusal("too_many_sends", language, 429, retry_after=seconds, wait=wait_text(seconds, language))
+        return _limit_refusal(refusal, language)
     return JSONResponse({"sent": True, "last4": phone_e164[-4:]})
 
 
@@ -165,7 +171,7 @@ async def verify_code(body: PhoneCodeIn, request: Request, chat_id: CheckedChatI
     if code is None:
         # Not six digits cannot be the code: refused without spending one of the code's attempts.
         return _refusal("enter_code", language, 422)
-    refusal = await asyncio.to_thread(_verify, factory, external_id, phone_e164, code)
+    refusal = await asyncio.to_thread(_verify, factory, external_id, phone_e164, code, client_key(request))
     if refusal is not None:
-        return _refusal(refusal, language, 422)
+        return _limit_refusal(refusal, language)
     return JSONResponse({"verified": True, "last4": phone_e164[-4:]})

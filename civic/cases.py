@@ -42,6 +42,12 @@ def normalize_case_number(text: str) -> str | None:
     return format_case_number(int(match.group(1)), int(match.group(2)))
 
 
+def case_numbers_in(text: str) -> set[str]:
+    """Every case number `text` names, canonical (e.g. a "my reports" list names several)."""
+    folded = unicodedata.normalize("NFKC", text)
+    return {format_case_number(int(m.group(1)), int(m.group(2))) for m in _CASE_NUMBER.finditer(folded)}
+
+
 _pg_sequences: set[tuple[str, int]] = set()
 # Plain SQL built once: constructing and cache-keying an update() on every filing cost ~0.7 ms.
 _BUMP_SEQUENCE = text(

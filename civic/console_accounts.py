@@ -26,9 +26,20 @@ ROLES = ("operator", "official", "admin")
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024  # Argon2 takes any length; the bound keeps one request from hashing megabytes
 MAX_EMAIL_CHARS = 254
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
-MAX_FAILURES_PER_IP = 20  # several operators may share one office address, so the per-IP bound is looser
+# Login back-off, never a lock: after a scope's free failures, each further failure doubles the wait before the
+# next try in that scope (1 s, 2 s, 4 s …) up to its cap; failures older than the window stop counting.
+THROTTLE_WINDOW = timedelta(hours=1)
+# One email from one address (the guesser's own pace): 3 free, capped at 15 minutes.
+FREE_FAILURES_PER_EMAIL_AND_ADDRESS = 3
+MAX_WAIT_PER_EMAIL_AND_ADDRESS = 900
+# One address, any email (spraying): 10 free, since several operators may share one office address; 15 minutes.
+FREE_FAILURES_PER_ADDRESS = 10
+MAX_WAIT_PER_ADDRESS = 900
+# One email from addresses it never logged in from (a guesser spread over many): 10 free, capped at one minute:
+# mild, and never applied to an address the account logged in from lately, so its operator is not locked out.
+FREE_FAILURES_PER_EMAIL = 10
+MAX_WAIT_PER_EMAIL = 60
+KNOWN_ADDRESS_DAYS = 90
 # last_seen_at is written at most this often: idle expiry needs minutes, not a write on every request.
 TOUCH_EVERY = timedelta(minutes=1)
 MAX_TOKEN_CHARS = 128
@@ -223,34 +234,53 @@ def _password_matches(hasher: PasswordHasher, stored: str, given: str) -> bool:
 # ---- throttling ---------------------------------------------------------------------------------------------------
 
 
-def _seconds_until_below(session: Session, where: Any, limit: int, now: datetime) -> int:
-    # Refused while `limit` failures lie in the window: free again when the limit-th newest one leaves it.
-    limit_th_newest = session.execute(
-        select(LoginAttempt.at).where(where).order_by(LoginAttempt.at.desc()).offset(limit - 1).limit(1)
-    ).scalar_one_or_none()
-    if limit_th_newest is None:
+def backoff_seconds(failures: int, free: int, cap: int) -> int:
+    """The wait after `failures` failures: none for the first `free`, then 1 s doubling, at most `cap`."""
+    if failures < free:
         return 0
-    return max(1, math.ceil((limit_th_newest + THROTTLE_WINDOW - now).total_seconds()))
+    return min(cap, 2 ** min(failures - free, 30))
+
+
+def _wait(session: Session, where: Any, free: int, cap: int, now: datetime) -> int:
+    # Measured from the newest counted failure: throttled tries are not failures, so hammering does not extend it.
+    count, newest = session.execute(select(func.count(), func.max(LoginAttempt.at)).where(where)).one()
+    if newest is None:
+        return 0
+    delay = backoff_seconds(count, free, cap)
+    return max(0, math.ceil((newest + timedelta(seconds=delay) - now).total_seconds()))
+
+
+def _last_success(session: Session, where: Any, since: datetime) -> datetime | None:
+    query = select(func.max(LoginAttempt.at)).where(where, LoginAttempt.succeeded.is_(True), LoginAttempt.at > since)
+    return session.execute(query).scalar_one_or_none()
 
 
 def throttle_wait(session: Session, *, email: str, ip: str, now: datetime | None = None) -> int:
-    """Seconds before this email or client address may try a password again (0: now)."""
+    """Seconds before this email may try a password again from this client address (0: now).
+
+    Three back-offs, the longest wins: this email from this address, this address for any email, and this
+    email from anywhere (only for an address the account has not logged in from in 90 days). A success ends
+    the email's runs of failures; per address it does not, or one known account would let a guesser reset
+    the address's count at will.
+    """
     now = now or utcnow()
     since = now - THROTTLE_WINDOW
-    # A successful login ends the email's run of failures; per address it does not, or one known account
-    # would let a guesser reset the address's count at will.
-    last_success = session.execute(
-        select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.email == email, LoginAttempt.succeeded.is_(True), LoginAttempt.at > since
-        )
-    ).scalar_one_or_none()
-    email_since = max(since, last_success) if last_success else since
-    by_email = (LoginAttempt.email == email) & LoginAttempt.succeeded.is_(False) & (LoginAttempt.at > email_since)
-    by_ip = (LoginAttempt.ip == ip) & LoginAttempt.succeeded.is_(False) & (LoginAttempt.at > since)
-    return max(
-        _seconds_until_below(session, by_email, MAX_FAILURES_PER_EMAIL, now),
-        _seconds_until_below(session, by_ip, MAX_FAILURES_PER_IP, now),
+    failed = LoginAttempt.succeeded.is_(False)
+    email_success = _last_success(session, LoginAttempt.email == email, since)
+    email_since = max(since, email_success) if email_success else since
+    by_pair = (LoginAttempt.email == email) & (LoginAttempt.ip == ip) & failed & (LoginAttempt.at > email_since)
+    by_ip = (LoginAttempt.ip == ip) & failed & (LoginAttempt.at > since)
+    waits = [
+        _wait(session, by_pair, FREE_FAILURES_PER_EMAIL_AND_ADDRESS, MAX_WAIT_PER_EMAIL_AND_ADDRESS, now),
+        _wait(session, by_ip, FREE_FAILURES_PER_ADDRESS, MAX_WAIT_PER_ADDRESS, now),
+    ]
+    known = _last_success(
+        session, (LoginAttempt.email == email) & (LoginAttempt.ip == ip), now - timedelta(days=KNOWN_ADDRESS_DAYS)
     )
+    if known is None:
+        by_email = (LoginAttempt.email == email) & failed & (LoginAttempt.at > email_since)
+        waits.append(_wait(session, by_email, FREE_FAILURES_PER_EMAIL, MAX_WAIT_PER_EMAIL, now))
+    return max(waits)
 
 
 # ---- login, sessions, logout --------------------------------------------------------------------------------------
@@ -338,6 +368,7 @@ def log_in(
     email: str,
     password: str,
     ip: str,
+    address_key: str | None = None,
     user_agent: str = "",
     previous_token: str | None = None,
     now: datetime | None = None,
@@ -345,14 +376,16 @@ def log_in(
 ) -> LoginOutcome:
     """Checks a password (unless throttled) and opens a new session; every attempt is counted and audited.
 
-    The token is new at every login and the browser's previous session is ended, so a session id
-    planted or seen before login is worth nothing after it.
+    `ip` is the client's address for the audit log; `address_key` what the back-off counts by (an IPv6
+    client's /64; default `ip`). The token is new at every login and the browser's previous session is
+    ended, so a session id planted or seen before login is worth nothing after it.
     """
     now = now or utcnow()
     hasher = hasher or _hasher
     key = email.strip().lower()[:MAX_EMAIL_CHARS]
     ip = ip[:45]
-    wait = throttle_wait(session, email=key, ip=ip, now=now)
+    counted_as = (address_key or ip)[:45]
+    wait = throttle_wait(session, email=key, ip=counted_as, now=now)
     if wait:
         record(session, "login.throttled", actor=key or "anonymous", details={"retry_after": wait}, ip=ip, now=now)
         return LoginOutcome(retry_after=wait)
@@ -363,7 +396,7 @@ def log_in(
     )
     if user is None or not matches or not user.active:
         reason = "unknown_email" if user is None else "wrong_password" if not matches else "inactive"
-        session.add(LoginAttempt(email=key, ip=ip, at=now, succeeded=False))
+        session.add(LoginAttempt(email=key, ip=counted_as, at=now, succeeded=False))
         record(
             session,
             "login.failed",
@@ -374,7 +407,7 @@ def log_in(
             now=now,
         )
         return LoginOutcome()
-    session.add(LoginAttempt(email=key, ip=ip, at=now, succeeded=True))
+    session.add(LoginAttempt(email=key, ip=counted_as, at=now, succeeded=True))
     if hasher.check_needs_rehash(user.password_hash):  # Argon2 parameters were raised since this hash was made
         user.password_hash = hasher.hash(password)
     user.last_login_at = now
@@ -387,8 +420,13 @@ def log_in(
     return LoginOutcome(identity=identity, token=token)
 
 
-def resolve_session(session: Session, token: str | None, *, now: datetime | None = None) -> ConsoleIdentity | None:
-    """The identity behind a cookie token, or None when unknown, expired (then deleted) or the user is inactive."""
+def resolve_session(
+    session: Session, token: str | None, *, now: datetime | None = None, touch: bool = True
+) -> ConsoleIdentity | None:
+    """The identity behind a cookie token, or None when unknown, expired (then deleted) or the user is inactive.
+
+    `touch=False` checks without counting as use (an open event stream must not keep an idle session alive).
+    """
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
     now = now or utcnow()
@@ -400,7 +438,7 @@ def resolve_session(session: Session, token: str | None, *, now: datetime | None
         session.delete(row)
         session.flush()
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
+    if touch and now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now
     return _identity(session, user, row)
 

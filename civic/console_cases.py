@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from civic.cases import file_case, get_case
+from civic.cases import case_numbers_in, file_case, get_case
 from civic.categories import check_category, due_date_for
 from civic.console_accounts import ConsoleIdentity, can
 from civic.conversations import end_handoff
@@ -31,6 +31,11 @@ SIMILAR_RADIUS_M = 100.0
 SIMILAR_DAYS = 7
 SIMILAR_LIMIT = 20
 INBOX_LIMIT = 100
+# An official sees the part of a shared conversation that is the case's (report_messages): the report starts at
+# most this long before its filing, and after it at most this many newer messages are scanned for its number.
+REPORT_WINDOW = timedelta(hours=24)
+LATER_MESSAGES_SCANNED = 2000
+REPORT_MESSAGES_CHECKED = 500  # as many as the case page shows
 # About 100 m in degrees at Seoul's latitude (1° latitude ≈ 111 km, 1° longitude ≈ 88 km): a box the
 # indexed query can use; the exact distance is checked afterwards.
 _LAT_DEGREES_PER_M = 1 / 111_000
@@ -292,8 +297,13 @@ class SimilarCase:
     created_at: datetime
 
 
-def similar_open_cases(session: Session, case: Case, *, now: datetime | None = None) -> list[SimilarCase]:
-    """Open cases of the same category from the last 7 days within 100 m or in the same dong, nearest first."""
+def similar_open_cases(
+    session: Session, case: Case, *, now: datetime | None = None, department_id: int | None = None
+) -> list[SimilarCase]:
+    """Open cases of the same category from the last 7 days within 100 m or in the same dong, nearest first.
+
+    With `department_id` (an official's) only that department's cases: another department's are not theirs to see.
+    """
     since = (now or utcnow()) - timedelta(days=SIMILAR_DAYS)
     near = []
     if case.dong:
@@ -316,6 +326,8 @@ def similar_open_cases(session: Session, case: Case, *, now: datetime | None = N
         .order_by(Case.created_at.desc())
         .limit(SIMILAR_LIMIT * 5)
     )
+    if department_id is not None:
+        query = query.where(Case.department_id == department_id)
     found = []
     for other in session.execute(query).scalars():
         distance = None
@@ -328,35 +340,124 @@ def similar_open_cases(session: Session, case: Case, *, now: datetime | None = N
     return found[:SIMILAR_LIMIT]
 
 
-def case_attachments(session: Session, case: Case, referenced: list[str]) -> list[Attachment]:
-    """The case's photos and recordings, and those its transcript refers to (a caller's recorded turns)."""
-    ids = set(case.attachments or []) | set(referenced)
-    condition = Attachment.case_id == case.id
-    if ids:
-        condition = or_(condition, Attachment.id.in_(sorted(ids)))
-    return list(session.execute(select(Attachment).where(condition).order_by(Attachment.created_at)).scalars())
-
-
-def attachment_visible(session: Session, user: ConsoleIdentity, attachment: Attachment) -> bool:
-    """Whether `user` may see a stored file: it belongs to, or came in the conversation of, a case they may see."""
-    if user.role != "official":
-        return True  # operators and admins see every case
-    if attachment.case_id is not None:
-        case = session.get(Case, attachment.case_id)
-        if case is not None and can(user, "view_case", department_id=case.department_id):
-            return True
-    if attachment.conversation_id is None:
-        return False
-    mine = select(Case.id).where(
-        Case.conversation_id == attachment.conversation_id, Case.department_id == user.department_id
-    )
-    return session.execute(mine.limit(1)).first() is not None
+def similar_for(session: Session, user: ConsoleIdentity, case: Case) -> list[SimilarCase]:
+    """The similar open cases `user` may see: an official only their own department's."""
+    department_id = user.department_id if user.role == "official" else None
+    return similar_open_cases(session, case, department_id=department_id)
 
 
 def transcript_tail(session: Session, conversation_id: int, *, limit: int) -> list[Message]:
     """The newest `limit` messages of a conversation, oldest first (a Telegram chat may span many reports)."""
     query = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit)
     return list(reversed(session.execute(query).scalars().all()))
+
+
+def _names_only(message: Message, number: str) -> bool | None:
+    """True if every case number the message names is `number`, False if it names another, None if it names none."""
+    named = case_numbers_in(message.text or "")
+    if not named:
+        return None
+    return named == {number}
+
+
+def report_messages(session: Session, case: Case, *, limit: int) -> list[Message]:
+    """The part of the case's conversation that belongs to the case, oldest first (what an official is shown).
+
+    A conversation (a Telegram chat, a web session) can carry several reports, to several departments. The
+    case's part is the report filed as it: the messages after the conversation's previous filing (and at most
+    REPORT_WINDOW before this one) up to this filing; then, after the filing, the messages that name this case
+    by number (the bot's confirmation, the citizen's questions about it). A message that names any other case
+    (a status answer, the list of "my reports") is left out wherever it falls.
+    """
+    if case.conversation_id is None:
+        return []
+    previous = session.execute(
+        select(func.max(Case.created_at)).where(
+            Case.conversation_id == case.conversation_id, Case.created_at < case.created_at, Case.id != case.id
+        )
+    ).scalar_one_or_none()
+    start = case.created_at - REPORT_WINDOW
+    if previous is not None and previous > start:
+        start = previous
+    in_report = (
+        select(Message)
+        .where(
+            Message.conversation_id == case.conversation_id,
+            Message.created_at > start,
+            Message.created_at <= case.created_at,
+        )
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    report = [m for m in session.execute(in_report).scalars() if _names_only(m, case.number) is not False]
+    # Every written form of the number ("SR-2026-000123", "sr2026 123") keeps the year's four digits together.
+    year = case.number.split("-")[1]
+    later = (
+        select(Message)
+        .where(
+            Message.conversation_id == case.conversation_id,
+            Message.created_at > case.created_at,
+            Message.text.contains(year, autoescape=True),
+        )
+        .order_by(Message.id.desc())
+        .limit(LATER_MESSAGES_SCANNED)
+    )
+    naming = [m for m in session.execute(later).scalars() if _names_only(m, case.number)]
+    messages = sorted({m.id: m for m in report + naming}.values(), key=lambda m: m.id)
+    return messages[-limit:]
+
+
+def case_transcript(session: Session, user: ConsoleIdentity, case: Case, *, limit: int) -> list[Message]:
+    """What the case page shows `user` of the transcript: the whole conversation, or an official the case's part."""
+    if case.conversation_id is None:
+        return []
+    if user.role != "official":
+        return transcript_tail(session, case.conversation_id, limit=limit)
+    return report_messages(session, case, limit=limit)
+
+
+def _referenced(messages: list[Message]) -> set[str]:
+    return {str(i) for m in messages for i in (m.data or {}).get("attachment_ids") or []}
+
+
+def case_attachments(session: Session, case: Case, referenced: list[str]) -> list[Attachment]:
+    """The case's photos and recordings, and those of its conversation its transcript refers to (a caller's turns)."""
+    ids = set(case.attachments or [])
+    condition = Attachment.case_id == case.id
+    if ids:
+        condition = or_(condition, Attachment.id.in_(sorted(ids)))
+    if referenced and case.conversation_id is not None:
+        # Only the conversation's own files: a message's ids were checked against it when stored, and are again here.
+        shown = and_(Attachment.id.in_(sorted(set(referenced))), Attachment.conversation_id == case.conversation_id)
+        condition = or_(condition, shown)
+    return list(session.execute(select(Attachment).where(condition).order_by(Attachment.created_at)).scalars())
+
+
+def official_may_see_file(session: Session, case: Case, attachment_id: str) -> bool:
+    """Whether a file belongs to the case as an official sees it: linked to it, or sent in its part of the chat."""
+    if attachment_id in (case.attachments or []):
+        return True
+    return attachment_id in _referenced(report_messages(session, case, limit=REPORT_MESSAGES_CHECKED))
+
+
+def attachment_visible(session: Session, user: ConsoleIdentity, attachment: Attachment) -> bool:
+    """Whether `user` may see a stored file: operators and admins any; an official one of their department's cases.
+
+    For an official the file must belong to one of their department's cases as the case page shows it: linked
+    to the case, or sent in the case's part of the conversation (see report_messages). Having some case in the
+    same conversation is not enough: a chat can carry another department's reports and their photos.
+    """
+    if user.role != "official":
+        return True  # operators and admins see every case
+    if attachment.case_id is not None:
+        case = session.get(Case, attachment.case_id)
+        return case is not None and can(user, "view_case", department_id=case.department_id)
+    if attachment.conversation_id is None:
+        return False
+    mine = select(Case).where(
+        Case.conversation_id == attachment.conversation_id, Case.department_id == user.department_id
+    )
+    return any(official_may_see_file(session, case, attachment.id) for case in session.execute(mine).scalars())
 
 
 def followers_of(session: Session, case: Case) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import BigInteger
 
 from civic.db import Base, UTCDateTime, utcnow
 
@@ -203,6 +204,21 @@ class PhoneCall(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
 
 
+class SpentStreamToken(Base):
+    """A media-stream token (telephony.stream_tokens) already used to open a stream: each opens one stream only.
+
+    Kept until the token expires, after which its signature refuses it anyway; the primary key makes two web
+    workers racing to spend the same token agree on one winner.
+    """
+
+    __tablename__ = "spent_stream_tokens"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    spent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ReportDraft(Base):
     """A report a citizen started and did not file (a caller hung up mid-report): kept for the 120 operators."""
 
@@ -264,6 +280,8 @@ class Poll(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ledger_size: Mapped[int] = mapped_column(default=0)  # leaves appended; changed under the poll's row lock
+    # Canonical JSON of what checkpoints sign about the poll (question, options, window, rule); fixed at the first.
+    ledger_statement: Mapped[str | None] = mapped_column(Text)
     options: Mapped[list[PollOption]] = relationship(order_by="PollOption.position", viewonly=True)
 
 
@@ -344,6 +362,7 @@ class LedgerCheckpoint(Base):
     timestamp: Mapped[str] = mapped_column(String(20))
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     final: Mapped[bool] = mapped_column(default=False)  # signed at close
+    note: Mapped[str | None] = mapped_column(Text)  # the C2SP signed note; None on rows from before notes
 
 
 class VerificationCode(Base):
@@ -397,6 +416,18 @@ class ConsoleSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(256))
+
+
+class RateLimitCounter(Base):
+    """Hits of one key in one window of a shared rate limit (civic.rate_limits); the key is an HMAC, never raw."""
+
+    __tablename__ = "rate_limit_counters"
+
+    bucket: Mapped[str] = mapped_column(String(48), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # epoch // per_seconds
+    count: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class LoginAttempt(Base):

@@ -23,6 +23,8 @@ Sender = Callable[[OutboxMessage], Awaitable[None]]
 
 PENDING, SENT, FAILED, DEAD = "pending", "sent", "failed", "dead"
 MAX_BACKOFF_SECONDS = 3600
+# The data key under which a secret text waits sealed for its sender (civic.sms); dropped once delivered.
+SEALED_TEXT = "sealed_text"
 # A claimed row is pushed this far into the future so that no other worker picks it up while we
 # send; a worker that dies mid-send thereby only delays the message, never loses it.
 LEASE_SECONDS = 300
@@ -135,7 +137,8 @@ def _record(factory: sessionmaker[Session], outcomes: list[_Outcome], now: datet
             if outcome.error is None:
                 row.status, row.sent_at, row.last_error = SENT, now, None
                 if (row.data or {}).get("secret"):
-                    row.text = ""  # delivered: a secret (a vote receipt) is not kept
+                    row.text = ""  # delivered: a secret (a vote receipt, an SMS code) is not kept
+                    row.data = {key: value for key, value in row.data.items() if key != SEALED_TEXT}
             elif outcome.permanent or row.attempts >= max_attempts:
                 row.status, row.last_error = DEAD, outcome.error
             else:

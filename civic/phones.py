@@ -54,6 +54,17 @@ def decrypt_phone(blob: bytes) -> str:
     return AESGCM(_encryption_key()).decrypt(nonce, ciphertext, _AAD).decode()
 
 
+def seal(plaintext: str, aad: bytes) -> bytes:
+    """AES-256-GCM with the phone key for other short secrets at rest (an SMS code's text); `aad` names the use."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(_encryption_key()).encrypt(nonce, plaintext.encode(), aad)
+
+
+def unseal(blob: bytes, aad: bytes) -> str:
+    """What `seal` sealed with the same `aad`; raises cryptography's InvalidTag otherwise."""
+    return AESGCM(_encryption_key()).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad).decode()
+
+
 def phone_blind_index(e164: str) -> str:
     """HMAC-SHA256 hex of the number: equal numbers give equal indexes, without decryption."""
     key = get_settings().phone_index_key.encode()

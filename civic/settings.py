@@ -106,10 +106,18 @@ class Settings(BaseSettings):
     phone_end_of_speech_ms: int = 800
     phone_no_answer_seconds: float = 8.0
     phone_max_utterance_seconds: float = 30.0
+    # How long the signed, single-use token in each turn's <Stream> URL stays valid (it is spent when the stream opens).
+    phone_stream_token_seconds: int = 300
     # Operator console sessions: ended after this long without a request, and this long after login regardless.
     console_idle_minutes: int = 30
     console_absolute_hours: int = 12
     console_cookie_name: str = "civic_console"
+    # SMS codes go only to mobile numbers of these regions (ISO codes, comma-separated): no SMS pumping abroad.
+    sms_verification_regions: str = "KR"
+    # Per client address (an IPv6 client's /64): loose, since a school or an office shares one address.
+    sms_codes_per_address_per_hour: Annotated[int, Field(ge=1)] = 20
+    chat_messages_per_address_per_minute: Annotated[int, Field(ge=1)] = 120
+    chat_photos_per_address_per_hour: Annotated[int, Field(ge=1)] = 100
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Settings:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+import phonenumbers
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from civic import rate_limits
 from civic.db import utcnow
 from civic.models import VerificationCode
 from civic.phones import phone_blind_index
@@ -18,9 +20,35 @@ from civic.settings import get_settings
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=5)
-RESEND_INTERVAL = timedelta(seconds=60)
-SENDS_PER_HOUR = 5
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 5  # wrong tries that kill one code
+HOUR = 3600.0
+MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One shared rate limit of codes: its bucket, what it counts by, how many per how long, and the refusal."""
+
+    bucket: str
+    limit: int
+    per_seconds: float
+    refusal: str
+
+
+# Sends, checked in this order in the sender's transaction (a refusal rolls the others' counts back). The
+# requester's own budgets come first and the phone's ceiling last, so that a requester refused by their own
+# budget never spends the phone's: from one address an attacker takes at most 3 of a victim's 10 an hour,
+# and the victim, asking from their own address, still gets a code.
+SEND_GAP = Budget("sms_send_gap", 1, 30, "too_many_sends")  # (purpose, phone, client): one code per 30-60 s
+SENDS_PER_REQUESTER = Budget("sms_send_phone_client", 3, HOUR, "too_many_sends")  # (purpose, phone, client)
+SENDS_PER_PHONE = Budget("sms_send_phone", 10, HOUR, "too_many_sends")  # (purpose, phone): the ceiling
+# (client): SMS_CODES_PER_ADDRESS_PER_HOUR, read when used.
+SENDS_PER_CLIENT_BUCKET = "sms_send_client"
+# Checks (right or wrong), before the code is looked at. Per requester, never per phone alone: a phone-wide
+# bound would let anyone block a victim's right code by guessing wrong from elsewhere. Codes are also bound
+# to the requesting chat or browser (the purpose), so another requester's guesses never reach this code.
+CHECKS_PER_REQUESTER = Budget("sms_check_phone_client", 10, HOUR, "check_limited")  # (purpose, phone, client)
+CHECKS_PER_CLIENT = Budget("sms_check_client", 30, HOUR, "check_limited")  # (client)
 
 
 class VerificationError(Exception):
@@ -39,37 +67,48 @@ def _code_hash(phone_index: str, purpose: str, code: str) -> str:
     return hmac.new(get_settings().secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _serialise_per_phone(session: Session, phone_index: str) -> None:
-    """Two requests for one phone at once must not both pass the limits: PostgreSQL takes a
-    transaction-scoped advisory lock per phone; SQLite's BEGIN IMMEDIATE already serialises writers."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(phone_index[:15], 16)})
+def allowed_destination(phone_e164: str) -> bool:
+    """Whether codes may be sent to this number: a mobile number of SMS_VERIFICATION_REGIONS (default Korea only).
+
+    Fixed lines cannot read an SMS, and numbers abroad are what SMS pumping uses (premium-rate routes).
+    """
+    regions = {region.strip().upper() for region in get_settings().sms_verification_regions.split(",")}
+    try:
+        number = phonenumbers.parse(phone_e164)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.region_code_for_number(number) in regions and phonenumbers.number_type(number) in MOBILE_TYPES
 
 
-def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(1, math.ceil((moment - now).total_seconds()))
+def _spend(session: Session, budget: Budget, key: str, now: datetime, limit: int | None = None) -> None:
+    decision = rate_limits.allow(
+        session, bucket=budget.bucket, key=key, limit=limit or budget.limit, per_seconds=budget.per_seconds, now=now
+    )
+    if not decision.allowed:
+        raise VerificationError(budget.refusal, decision.retry_after_seconds)
 
 
-def issue_code(session: Session, *, phone_e164: str, purpose: str, now: datetime | None = None) -> str:
+def issue_code(
+    session: Session, *, phone_e164: str, purpose: str, budget: str, client: str, now: datetime | None = None
+) -> str:
     """A fresh 6-digit code for this phone and purpose, valid 5 minutes; the newest code replaces older ones.
 
-    Raises VerificationError("too_many_sends") past 1 send per minute or 5 per hour per phone
-    (whatever the purpose: each send costs an SMS, and the limit is what stops SMS pumping).
+    `purpose` binds the code to the chat or browser that asked; `budget` is what the send limits count by (the
+    poll, or all web chats), `client` the requester's address. Raises VerificationError: "unsupported_number"
+    (see allowed_destination), "too_many_sends" (this phone from this client: one per 30-60 s, 3 an hour; this
+    phone from anywhere: 10 an hour) or "ip_limited" (this client: SMS_CODES_PER_ADDRESS_PER_HOUR). Counts are
+    kept in the caller's transaction, which must roll back on the error so that a refused send counts nowhere.
     """
     now = now or utcnow()
+    if not allowed_destination(phone_e164):
+        raise VerificationError("unsupported_number")
     phone_index = phone_blind_index(phone_e164)
-    _serialise_per_phone(session, phone_index)
-    recent = list(
-        session.execute(
-            select(VerificationCode.created_at)
-            .where(VerificationCode.phone_index == phone_index, VerificationCode.created_at > now - timedelta(hours=1))
-            .order_by(VerificationCode.created_at)
-        ).scalars()
-    )
-    if recent and now - recent[-1] < RESEND_INTERVAL:
-        raise VerificationError("too_many_sends", _seconds_until(recent[-1] + RESEND_INTERVAL, now))
-    if len(recent) >= SENDS_PER_HOUR:
-        raise VerificationError("too_many_sends", _seconds_until(recent[-SENDS_PER_HOUR] + timedelta(hours=1), now))
+    requester = f"{budget}|{phone_index}|{client}"
+    _spend(session, SEND_GAP, requester, now)
+    _spend(session, SENDS_PER_REQUESTER, requester, now)
+    per_client = get_settings().sms_codes_per_address_per_hour
+    _spend(session, Budget(SENDS_PER_CLIENT_BUCKET, per_client, HOUR, "ip_limited"), client, now)
+    _spend(session, SENDS_PER_PHONE, f"{budget}|{phone_index}", now)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     session.add(
         VerificationCode(
@@ -85,15 +124,27 @@ def issue_code(session: Session, *, phone_e164: str, purpose: str, now: datetime
     return code
 
 
-def check_code(session: Session, *, phone_e164: str, purpose: str, code: str, now: datetime | None = None) -> None:
+def check_code(
+    session: Session,
+    *,
+    phone_e164: str,
+    purpose: str,
+    code: str,
+    budget: str,
+    client: str,
+    now: datetime | None = None,
+) -> None:
     """Accepts the newest code for this phone and purpose once, or raises VerificationError.
 
-    Codes: `no_code` (none sent, or already used), `expired`, `wrong_code`, `too_many_attempts` (the
-    fifth wrong try kills the code). The caller must commit even when this raises: a wrong try is
-    counted in the session, and rolling it back would give guessers unlimited attempts.
+    Codes: `check_limited` (this client tried too often: 10 an hour for this phone, 30 an hour in all),
+    `no_code` (none sent, or already used), `expired`, `wrong_code`, `too_many_attempts` (the fifth wrong
+    try kills the code). The caller must commit even when this raises: a wrong try is counted in the
+    session, and rolling it back would give guessers unlimited attempts.
     """
     now = now or utcnow()
     phone_index = phone_blind_index(phone_e164)
+    _spend(session, CHECKS_PER_REQUESTER, f"{budget}|{phone_index}|{client}", now)
+    _spend(session, CHECKS_PER_CLIENT, client, now)
     query = (
         select(VerificationCode)
         .where(VerificationCode.phone_index == phone_index, VerificationCode.purpose == purpose)

@@ -37,7 +37,10 @@ class VoteRequest:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What the voter keeps: enough to ask for an inclusion proof and check it against a signed head."""
+    """What the voter keeps: enough to ask for an inclusion proof and check it against a signed head.
+
+    `checkpoint` holds the signed note (checked with the city's published key) and its fields spelled out.
+    """
 
     poll_id: str
     receipt_id: str
@@ -195,9 +198,7 @@ def _append(
 
 
 def _receipt(poll: Poll, ballot: Ballot, checkpoint: LedgerCheckpoint) -> Receipt:
-    return Receipt(
-        poll.public_id, ballot.receipt_id, ballot.leaf_index, ledger.as_checkpoint(poll, checkpoint).to_dict()
-    )
+    return Receipt(poll.public_id, ballot.receipt_id, ballot.leaf_index, ledger.checkpoint_dict(poll, checkpoint))
 
 
 def close_poll(session: Session, poll_id: int, *, now: datetime | None = None, early: bool = False) -> Poll:

@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
 from civic.db import in_thread, session_scope
+from webapp.client_address import client_address
 
 
 def client_ip(request: Request) -> str:
     """The client's address as uvicorn saw it (behind a proxy, --forwarded-allow-ips must trust the proxy)."""
-    return (request.client.host if request.client else "unknown")[:45]
+    return client_address(request)
 
 
 def session_factory(request: Request) -> sessionmaker[Session]:

@@ -90,19 +90,12 @@ class Line:
 
 def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[str, Any]:
     case = service.visible_case(session, user, number)
-    lines: list[Line] = []
-    if case.conversation_id is not None:
-        messages = service.transcript_tail(session, case.conversation_id, limit=TRANSCRIPT_LIMIT)
-        lines = [
-            Line(
-                m.sender,
-                m.direction,
-                _local(m.created_at),
-                m.text,
-                [str(i) for i in m.data.get("attachment_ids") or []],
-            )
-            for m in messages
-        ]
+    # Officials see only the case's part of a shared conversation, and its media (service.report_messages).
+    messages = service.case_transcript(session, user, case, limit=TRANSCRIPT_LIMIT)
+    lines = [
+        Line(m.sender, m.direction, _local(m.created_at), m.text, [str(i) for i in m.data.get("attachment_ids") or []])
+        for m in messages
+    ]
     referenced = [i for line in lines for i in line.attachment_ids]
     attachments = service.case_attachments(session, case, referenced)
     merged_into = None
@@ -134,7 +127,8 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
         "conversation": conversation,
         "photos": [a for a in attachments if a.kind == "photo"],
         "recordings": [a for a in attachments if a.kind == "audio"],
-        "similar": [(s, _local(s.created_at)) for s in service.similar_open_cases(session, case)],
+        "similar": [(s, _local(s.created_at)) for s in service.similar_for(session, user, case)],
+        "transcript_scoped": user.role == "official",
         "followers": service.followers_of(session, case),
         "merged_into": merged_into,
         "actions": actions,

@@ -9,9 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
+from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
 from civic.db import in_thread
+from civic.settings import get_settings
 from operator_console.audit import session_factory
 from operator_console.auth import CONSOLE_PATH, require_role
 from operator_console.queue_hub import QueueHub, snapshot
@@ -19,8 +22,11 @@ from operator_console.routes import render_page
 
 KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
 DISCONNECT_CHECK_SECONDS = 1.0
+# A quiet stream still looks at its session this often, so a logout closes it within seconds, not at the next push.
+SESSION_CHECK_SECONDS = 5.0
+QUEUE_ROLES = ("operator", "admin")
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"])
-Operator = Annotated[ConsoleIdentity, Depends(require_role("operator", "admin"))]
+Operator = Annotated[ConsoleIdentity, Depends(require_role(*QUEUE_ROLES))]
 
 
 async def _snapshot(request: Request) -> dict[str, object]:
@@ -37,21 +43,48 @@ async def queue_json(request: Request, user: Operator) -> dict[str, object]:
     return await _snapshot(request)
 
 
+async def _still_allowed(request: Request, user: ConsoleIdentity) -> bool:
+    """Whether the stream's session is still open, unexpired, of an active user with the same role.
+
+    Checked without touching the session: an open queue tab is not use, so it cannot keep an idle session alive.
+    """
+    token = request.cookies.get(get_settings().console_cookie_name)
+
+    def check(session: Session) -> bool:
+        identity = accounts.resolve_session(session, token, touch=False)
+        return identity is not None and identity.user_id == user.user_id and identity.role in QUEUE_ROLES
+
+    return await in_thread(session_factory(request), check)
+
+
 @router.get("/api/queue/events")
 async def queue_events(request: Request, user: Operator) -> StreamingResponse:
-    """Server-sent events: the whole queue now, then again each time it changes (see QueueHub)."""
+    """Server-sent events: the whole queue now, then again each time it changes (see QueueHub).
+
+    The session is checked again before every push and keep-alive, and at least every SESSION_CHECK_SECONDS:
+    after a logout, expiry, deactivation or change of role the stream sends `ended` and closes.
+    """
     hub: QueueHub = request.app.state.queue_hub
 
     async def events() -> AsyncIterator[str]:
         stream = hub.subscribe()
         try:
             yield f"event: queue\ndata: {json.dumps(await _snapshot(request), ensure_ascii=False)}\n\n"
-            quiet = 0.0
+            quiet = unchecked = 0.0
             while not await request.is_disconnected():
                 try:
-                    data = await asyncio.wait_for(stream.get(), DISCONNECT_CHECK_SECONDS)
+                    data: str | None = await asyncio.wait_for(stream.get(), DISCONNECT_CHECK_SECONDS)
                 except TimeoutError:
+                    data = None
                     quiet += DISCONNECT_CHECK_SECONDS
+                    unchecked += DISCONNECT_CHECK_SECONDS
+                    if quiet < KEEPALIVE_SECONDS and unchecked < SESSION_CHECK_SECONDS:
+                        continue
+                unchecked = 0.0
+                if not await _still_allowed(request, user):
+                    yield "event: ended\ndata: {}\n\n"
+                    return
+                if data is None:
                     if quiet >= KEEPALIVE_SECONDS:
                         quiet = 0.0
                         yield ": keep-alive\n\n"

@@ -11,6 +11,8 @@ from civic import console_accounts as accounts
 from civic import outbox
 from civic.console_accounts import ConsoleIdentity
 from civic.db import session_scope
+from civic.models import OutboxMessage
+from civic.sms import SEALED_PLACEHOLDER, VERIFICATION_KIND
 from operator_console.audit import client_ip, session_factory
 from operator_console.auth import CONSOLE_PATH, RowId, require_csrf, require_role
 from operator_console.routes import render_page
@@ -34,12 +36,18 @@ def outbox_page(request: Request, user: Operator, done: str = "") -> HTMLRespons
                 "attempts": row.attempts,
                 "next_attempt_at": row.next_attempt_at,
                 "last_error": (row.last_error or "")[:PREVIEW_CHARS],
-                # A vote receipt is secret: its text is never shown, even undelivered.
-                "preview": "" if (row.data or {}).get("secret") else row.text[:PREVIEW_CHARS],
+                # A vote receipt and an SMS code are secret: their text is never shown, even undelivered.
+                "preview": preview(row),
             }
             for row in outbox.undelivered(session)
         ]
     return render_page(request, "outbox.html", user=user, counts=counts, rows=rows, retried=done == "retry")
+
+
+def preview(row: OutboxMessage) -> str:
+    if row.kind == VERIFICATION_KIND:
+        return SEALED_PLACEHOLDER
+    return "" if (row.data or {}).get("secret") else row.text[:PREVIEW_CHARS]
 
 
 @router.post("/outbox/{message_id}/retry")

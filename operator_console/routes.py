@@ -34,6 +34,7 @@ from operator_console.auth import (
     set_login_nonce_cookie,
     set_session_cookie,
 )
+from webapp.client_address import client_key
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -80,6 +81,7 @@ def _login_page(
         email=email,
         error=error,
         wait_minutes=-(-retry_after // 60),  # rounded up: "try again in 0 minutes" helps nobody
+        wait_seconds=retry_after,
     )
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
@@ -110,6 +112,7 @@ def login(
             email=email,
             password=password,
             ip=client_ip(request),
+            address_key=client_key(request),
             user_agent=request.headers.get("user-agent", ""),
             previous_token=request.cookies.get(get_settings().console_cookie_name),
         )

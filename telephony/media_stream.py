@@ -13,11 +13,14 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from civic.db import in_thread
 from civic.settings import Settings
+from telephony import stream_tokens
 from telephony.audio import FRAME_BYTES, mulaw_to_pcm
 from telephony.endpointing import Endpointer
 from telephony.expectations import OPERATOR_KEY, Expectation
 from telephony.phone_line import CallerTurn, Keys, PhoneLine, Silence, Speech
+from telephony.stream_tokens import StreamGrant
 from telephony.twilio_auth import websocket_signature_ok
 
 log = logging.getLogger(__name__)
@@ -38,14 +41,28 @@ class StreamClosed(Exception):
     """The socket closed or the stream could not go on."""
 
 
-async def serve_media_stream(websocket: WebSocket, line: PhoneLine, settings: Settings) -> None:
-    """One stream, from the signed upgrade to Twilio's `stop`."""
-    if not websocket_signature_ok(websocket, settings):
-        await websocket.close(code=1008)  # before accept(): the server answers the upgrade with HTTP 403
+async def _grant(line: PhoneLine, token: str, settings: Settings) -> StreamGrant | None:
+    """The token's grant, spent now: None if it is missing, forged, expired or was used before."""
+    grant = stream_tokens.verify(token, settings)
+    if grant is None:
+        log.warning("twilio media stream refused: missing, forged or expired stream token")
+        return None
+    if not await in_thread(line.session_factory, lambda session: stream_tokens.spend(session, grant)):
+        log.warning("twilio media stream refused: stream token already used (a replay)")
+        return None
+    return grant
+
+
+async def serve_media_stream(websocket: WebSocket, line: PhoneLine, settings: Settings, token: str) -> None:
+    """One stream, from the signed upgrade with its single-use token to Twilio's `stop`."""
+    # Both before accept(): the server answers a refused upgrade with HTTP 403. The signature first, so a
+    # forger cannot spend (and so deny) a real caller's token.
+    if not websocket_signature_ok(websocket, settings) or (grant := await _grant(line, token, settings)) is None:
+        await websocket.close(code=1008)
         return
     await websocket.accept()
     try:
-        await MediaStream(websocket, line, settings).run()
+        await MediaStream(websocket, line, settings, grant).run()
     except (WebSocketDisconnect, StreamClosed):
         pass
     finally:
@@ -57,8 +74,9 @@ async def serve_media_stream(websocket: WebSocket, line: PhoneLine, settings: Se
 class MediaStream:
     """Reads one stream's messages; hands exactly one caller turn to the phone line."""
 
-    def __init__(self, websocket: WebSocket, line: PhoneLine, settings: Settings) -> None:
+    def __init__(self, websocket: WebSocket, line: PhoneLine, settings: Settings, grant: StreamGrant) -> None:
         self.websocket = websocket
+        self.grant = grant
         self.line = line
         self.settings = settings
         self.bad_messages = 0
@@ -122,7 +140,11 @@ class MediaStream:
                 turn = int(parameters.get("turn", ""))
             except (TypeError, ValueError):
                 return None
-            return (call_sid, turn) if isinstance(call_sid, str) else None
+            if not isinstance(call_sid, str) or (call_sid, turn) != (self.grant.call_sid, self.grant.turn):
+                # A token is for one call's one turn: it cannot open another call's (or another turn's) stream.
+                log.warning("media stream refused: start message not for the call and turn of its token")
+                return None
+            return call_sid, turn
         log.warning("media stream closed: no start message within %.0f s", START_TIMEOUT_SECONDS)
         return None
 

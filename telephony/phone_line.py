@@ -204,7 +204,7 @@ class PhoneLine:
             return twiml.hand_off(say.HANDING_OFF, self.settings)
         if state.status == ENDED:
             return twiml.goodbye(say.ALREADY_ENDED, self.settings)
-        return twiml.listen(state.expectation.prompt, turn=state.turn, settings=self.settings)
+        return twiml.listen(state.expectation.prompt, call_sid=state.call_sid, turn=state.turn, settings=self.settings)
 
     async def call_ended(self, call_sid: str, reason: str) -> None:
         """The call is over (Twilio's status callback, or the stream's stop): keep an unfinished report."""
@@ -400,7 +400,12 @@ class PhoneLine:
             await self._db(lambda s: _advance(s, state.call_sid, expectation))
             return TurnResult(twiml.goodbye(spoken, self.settings), "hang_up", heard, spoken)
         saved = await self._db(lambda s: _advance(s, state.call_sid, expectation))
-        return TurnResult(twiml.listen(spoken, turn=saved.turn, settings=self.settings), "listen", heard, spoken)
+        return TurnResult(
+            twiml.listen(spoken, call_sid=saved.call_sid, turn=saved.turn, settings=self.settings),
+            "listen",
+            heard,
+            spoken,
+        )
 
     def _speak(self, outcome: Outcome) -> tuple[str, Expectation | None, bool, bool]:
         """The replies as one spoken text, what to expect next, and whether to hand off or hang up."""
@@ -445,7 +450,10 @@ class PhoneLine:
             lambda s: _advance(s, state.call_sid, state.expectation, misses=misses, silences=state.silences)
         )
         return TurnResult(
-            twiml.listen(text, turn=saved.turn, settings=self.settings, foreign=foreign), "listen", heard, text
+            twiml.listen(text, call_sid=saved.call_sid, turn=saved.turn, settings=self.settings, foreign=foreign),
+            "listen",
+            heard,
+            text,
         )
 
     async def _silence(self, state: CallState) -> TurnResult:
@@ -458,7 +466,9 @@ class PhoneLine:
         saved = await self._db(
             lambda s: _advance(s, state.call_sid, state.expectation, misses=state.misses, silences=silences)
         )
-        return TurnResult(twiml.listen(text, turn=saved.turn, settings=self.settings), "listen", "", text)
+        return TurnResult(
+            twiml.listen(text, call_sid=saved.call_sid, turn=saved.turn, settings=self.settings), "listen", "", text
+        )
 
     async def _hand_off(
         self, state: CallState, reason: str, text: str, *, heard: str = "", recorded: bool = False

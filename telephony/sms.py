@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import secrets
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +21,7 @@ from civic.models import OutboxMessage
 from civic.outbox import Undeliverable, register_sender
 from civic.phones import decrypt_phone, phone_blind_index
 from civic.settings import Settings
-from civic.sms import CHANNEL, queue_sms
+from civic.sms import CHANNEL, VERIFICATION_KIND, message_text, queue_sms
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,12 @@ class SmsDelivery:
     async def send(self, message: OutboxMessage) -> None:
         """Delivers one outbox row; Undeliverable when Twilio refuses the recipient for good."""
         to = _recipient(message)
+        body = message_text(message)  # a verification code is sealed in the row; InvalidTag is retried
         # The library's aiohttp client needs a running loop at construction and ignores its timeout;
         # the requests-based one in a thread has neither problem and an SMS is one request.
         try:
             sent = await asyncio.to_thread(
-                self.client.messages.create, to=to, from_=self.settings.twilio_phone_number, body=message.text
+                self.client.messages.create, to=to, from_=self.settings.twilio_phone_number, body=body
             )
         except (TwilioRestException, TwilioServiceException) as error:
             # `from None`: the chained error's text can quote the number, and tracebacks end up in logs.
@@ -112,16 +114,21 @@ def send_verification_code(
     *,
     phone_e164: str,
     purpose: str,
+    budget: str,
+    client: str,
     sms_text: Callable[[str], str],
     language: str,
 ) -> None:
     """A code and its SMS in one transaction: a code is never stored without its message, nor sent unstored.
 
-    Raises civic.verification.VerificationError past the per-phone send limits.
+    Raises civic.verification.VerificationError for a number codes do not go to and past the send limits
+    (then nothing is kept, not even the limits' counts). The SMS's text, code included, is stored sealed.
     """
     now = utcnow()
     with session_scope(factory) as session:
-        code = verification.issue_code(session, phone_e164=phone_e164, purpose=purpose, now=now)
+        code = verification.issue_code(
+            session, phone_e164=phone_e164, purpose=purpose, budget=budget, client=client, now=now
+        )
         # The SMS belongs to the phone's own conversation (keyed by its blind index), not to the chat's.
         conversation = get_or_create_conversation(
             session, channel="sms", external_id=phone_blind_index(phone_e164), language=language
@@ -131,7 +138,8 @@ def send_verification_code(
             conversation_id=conversation.id,
             phone_e164=phone_e164,
             text=sms_text(code),
-            kind="verification_code",
-            # At most one code per phone per minute, so the phone's conversation and the issue time name the code.
-            dedupe_key=f"sms-code:{conversation.id}:{now:%Y%m%dT%H%M%S.%f}",
+            kind=VERIFICATION_KIND,
+            secret=True,
+            # Two requesters may ask for one phone at the same moment: a random part keeps their codes apart.
+            dedupe_key=f"sms-code:{conversation.id}:{now:%Y%m%dT%H%M%S}:{secrets.token_hex(8)}",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 from civic.settings import Settings
+from telephony import stream_tokens
 
 STREAM_PATH = "/telephony/stream"
 RESUME_PATH = "/telephony/resume"
@@ -13,11 +14,14 @@ OPERATOR_DONE_PATH = "/telephony/operator-done"
 FOREIGN_VOICES = {"en": ("en-US", "Polly.Joanna"), "ja": ("ja-JP", "Polly.Mizuki"), "zh": ("cmn-CN", "Polly.Zhiyu")}
 
 
-def stream_url(settings: Settings) -> str:
-    """wss:// (or ws:// in development) form of PUBLIC_BASE_URL + the stream path: what Twilio signs."""
+def stream_url(settings: Settings, token: str) -> str:
+    """wss:// (or ws:// in development) form of PUBLIC_BASE_URL + the stream path + the turn's token: what Twilio signs.
+
+    The token (telephony.stream_tokens) makes every stream's URL, and so Twilio's signature of its upgrade, unique.
+    """
     base = settings.public_base_url.rstrip("/")
     scheme, _, rest = base.partition("://")
-    return {"https": "wss", "http": "ws"}.get(scheme.lower(), scheme) + "://" + rest + STREAM_PATH
+    return {"https": "wss", "http": "ws"}.get(scheme.lower(), scheme) + "://" + rest + f"{STREAM_PATH}/{token}"
 
 
 def _say(response: VoiceResponse, text: str, settings: Settings) -> None:
@@ -25,8 +29,8 @@ def _say(response: VoiceResponse, text: str, settings: Settings) -> None:
         response.say(text, language="ko-KR", voice=settings.phone_voice)
 
 
-def listen(text: str, *, turn: int, settings: Settings, foreign: tuple[str, str] | None = None) -> str:
-    """Say `text`, then stream the caller's answer to us; if the stream drops, Twilio asks /resume."""
+def listen(text: str, *, call_sid: str, turn: int, settings: Settings, foreign: tuple[str, str] | None = None) -> str:
+    """Say `text`, then stream the caller's answer to us (a fresh single-use URL); if it drops, Twilio asks /resume."""
     response = VoiceResponse()
     if foreign is not None:
         language, sentence = foreign
@@ -34,7 +38,7 @@ def listen(text: str, *, turn: int, settings: Settings, foreign: tuple[str, str]
         response.say(sentence, language=locale, voice=voice)
     _say(response, text, settings)
     connect = Connect()
-    stream = connect.stream(url=stream_url(settings))
+    stream = connect.stream(url=stream_url(settings, stream_tokens.issue(call_sid, turn, settings)))
     stream.parameter(name="turn", value=str(turn))
     response.append(connect)
     # Reached only when the stream ended without a new TwiML from us (our worker died, the socket broke).

@@ -67,9 +67,11 @@ async def call_status(request: Request, form: TwilioForm) -> Response:
 
 
 @router.websocket("/stream")
-async def media_stream(websocket: WebSocket) -> None:
+@router.websocket("/stream/{token}")
+async def media_stream(websocket: WebSocket, token: str = "") -> None:
+    """A turn's media stream; its URL carries the single-use token the turn's TwiML issued (none: refused)."""
     line: PhoneLine | None = getattr(websocket.app.state, "phone_line", None)
     if line is None:
         await websocket.close(code=1013)
         return
-    await serve_media_stream(websocket, line, get_settings())
+    await serve_media_stream(websocket, line, get_settings(), token)

@@ -16,8 +16,9 @@ from civic.migrate import upgrade
 from telephony.local_twilio import serve_in_thread
 from tests.fakes.rasa import FakeRasa
 
-# The app defaults to production, which refuses the repository's placeholder secrets: tests say what they are.
-os.environ.setdefault("ENVIRONMENT", "test")
+# The app defaults to production, which refuses the repository's placeholder secrets: the tests run as "test"
+# whatever the shell says (the Makefile exports "development" for `make run`, which serves the API docs).
+os.environ["ENVIRONMENT"] = "test"
 
 
 def _postgres_schema_url(url: str) -> Iterator[str]:

@@ -1,4 +1,4 @@
-"""The votes' ledger as public JSON for verifiers: checkpoints, inclusion and consistency proofs, exports."""
+"""The votes' ledger as public JSON for verifiers: the city's key, checkpoints, proofs and exports."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from civic.db import session_scope
 from civic.models import Ballot, LedgerCheckpoint, Poll
 from webapp.polls import public_poll, sessions_of
 
-api = APIRouter(prefix="/api/polls", tags=["polls: verification"])
+# Full paths, no prefix: the key lives outside /api/polls.
+api = APIRouter(tags=["polls: verification"])
 
 
 def _not_found(error: str, message: str) -> JSONResponse:
@@ -21,10 +22,25 @@ def _not_found(error: str, message: str) -> JSONResponse:
 
 
 def _checkpoint(poll: Poll, row: LedgerCheckpoint) -> dict[str, Any]:
-    return ledger.as_checkpoint(poll, row).to_dict() | {"final": row.final}
+    return ledger.checkpoint_dict(poll, row)
 
 
-@api.get("/{public_id}/checkpoint")
+@api.get("/api/ledger/key")
+def verifier_key() -> JSONResponse:
+    """The key every poll's checkpoints are signed with; compare it with the one the city publishes elsewhere."""
+    key = ledger.city_key()
+    return JSONResponse(
+        {
+            "verifier_key": str(key),
+            "fingerprint": key.fingerprint,
+            "key_name": key.name,
+            "key_id": f"{key.key_id:08x}",
+            "format": "C2SP signed-note, Ed25519 (c2sp.org/signed-note, c2sp.org/tlog-checkpoint)",
+        }
+    )
+
+
+@api.get("/api/polls/{public_id}/checkpoint")
 def latest_checkpoint(request: Request, public_id: str) -> JSONResponse:
     with session_scope(sessions_of(request)) as session:
         poll = public_poll(session, public_id)
@@ -37,12 +53,12 @@ def latest_checkpoint(request: Request, public_id: str) -> JSONResponse:
                 "log_id": ledger.log_id(poll),
                 "ledger_size": poll.ledger_size,
                 "checkpoint": _checkpoint(poll, row) if row is not None else None,
-                "public_key": ledger.public_key(),
+                "verifier_key": str(ledger.city_key()),
             }
         )
 
 
-@api.get("/{public_id}/checkpoints")
+@api.get("/api/polls/{public_id}/checkpoints")
 def all_checkpoints(request: Request, public_id: str) -> JSONResponse:
     with session_scope(sessions_of(request)) as session:
         poll = public_poll(session, public_id)
@@ -58,12 +74,12 @@ def all_checkpoints(request: Request, public_id: str) -> JSONResponse:
                 "poll": poll.public_id,
                 "log_id": ledger.log_id(poll),
                 "checkpoints": [_checkpoint(poll, row) for row in rows],
-                "public_key": ledger.public_key(),
+                "verifier_key": str(ledger.city_key()),
             }
         )
 
 
-@api.get("/{public_id}/proof/inclusion")
+@api.get("/api/polls/{public_id}/proof/inclusion")
 def inclusion_proof(request: Request, public_id: str, receipt: str = "") -> JSONResponse:
     with session_scope(sessions_of(request)) as session:
         poll = public_poll(session, public_id)
@@ -86,12 +102,12 @@ def inclusion_proof(request: Request, public_id: str, receipt: str = "") -> JSON
                 "tree_size": head.size,
                 "audit_path": [node.hex() for node in path],
                 "checkpoint": _checkpoint(poll, head),
-                "public_key": ledger.public_key(),
+                "verifier_key": str(ledger.city_key()),
             }
         )
 
 
-@api.get("/{public_id}/proof/consistency")
+@api.get("/api/polls/{public_id}/proof/consistency")
 def consistency_proof(request: Request, public_id: str, first: int, second: int) -> JSONResponse:
     with session_scope(sessions_of(request)) as session:
         poll = public_poll(session, public_id)
@@ -119,12 +135,12 @@ def consistency_proof(request: Request, public_id: str, first: int, second: int)
                 "proof": [node.hex() for node in path],
                 "first_checkpoint": _checkpoint(poll, at_size[first]) if first in at_size else None,
                 "second_checkpoint": _checkpoint(poll, at_size[second]) if second in at_size else None,
-                "public_key": ledger.public_key(),
+                "verifier_key": str(ledger.city_key()),
             }
         )
 
 
-@api.get("/{public_id}/export")
+@api.get("/api/polls/{public_id}/export")
 def export(request: Request, public_id: str) -> JSONResponse:
     with session_scope(sessions_of(request)) as session:
         poll = public_poll(session, public_id)

@@ -107,6 +107,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Too many code requests from this connection. Please try again later.",
         "ja": "この接続からの認証番号の要求が多すぎます。しばらくしてからお試しください。",
     },
+    "unsupported_number": {
+        "ko": "인증번호는 한국 휴대전화 번호(010 등)로만 보낼 수 있어요.",
+        "en": "Codes can only be sent to Korean mobile numbers (010 …).",
+        "ja": "認証番号は韓国の携帯電話番号（010など）にのみ送信できます。",
+    },
+    "check_limited": {
+        "ko": "이 연결에서 인증번호를 너무 많이 입력했어요. {wait} 후에 다시 시도해 주세요.",
+        "en": "Too many code attempts from this connection. Please try again in {wait}.",
+        "ja": "この接続からの認証番号の入力が多すぎます。{wait}後にもう一度お試しください。",
+    },
     "no_code": {
         "ko": "먼저 인증번호를 받아 주세요 (인증번호는 한 번만 쓸 수 있어요).",
         "en": "Please request a code first (each code works only once).",
@@ -212,12 +222,21 @@ TEXTS: dict[str, dict[str, str]] = {
     "tree_size": {"ko": "장부 크기", "en": "Log size", "ja": "台帳のサイズ"},
     "root_hash": {"ko": "루트 해시", "en": "Root hash", "ja": "ルートハッシュ"},
     "signed_at": {"ko": "서명 시각 (UTC)", "en": "Signed at (UTC)", "ja": "署名時刻（UTC）"},
-    "signature": {"ko": "서명 (Ed25519)", "en": "Signature (Ed25519)", "ja": "署名（Ed25519）"},
+    "signature": {
+        "ko": "서명된 노트 (C2SP, Ed25519)",
+        "en": "Signed note (C2SP, Ed25519)",
+        "ja": "署名付きノート（C2SP、Ed25519）",
+    },
+    "key_link": {
+        "ko": "서울시 검증 키 (JSON): 시가 공지한 키와 같은지 확인하세요",
+        "en": "The city's verifier key (JSON): check it matches the one the city publishes",
+        "ja": "ソウル市の検証鍵（JSON）：市が公表した鍵と同じか確認してください",
+    },
     "proof_link": {"ko": "포함 증명 (JSON)", "en": "Inclusion proof (JSON)", "ja": "包含証明（JSON）"},
     "checkpoint_link": {
-        "ko": "최신 체크포인트와 공개키 (JSON)",
-        "en": "Latest checkpoint and public key (JSON)",
-        "ja": "最新チェックポイントと公開鍵（JSON）",
+        "ko": "최신 체크포인트 (JSON)",
+        "en": "Latest checkpoint (JSON)",
+        "ja": "最新チェックポイント（JSON）",
     },
     "no_receipt": {
         "ko": "영수증을 만들지 못했어요. 잠시 후 포함 증명 링크로 확인해 주세요.",

@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import math
 import secrets
-import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,13 +32,13 @@ from civic.polls import PollError, PollSummary, VoterProof, summarize
 from civic.settings import get_settings
 from civic.votes import BallotBox, VoteOutcome, VoteRequest
 from telephony.sms import send_verification_code
+from webapp.client_address import client_key
 from webapp.poll_texts import SMS_TEXT, TEXTS, text, wait_text
 
 HERE = Path(__file__).parent
 COOKIE = "civic_polls"
 CSRF_PURPOSE = "polls-csrf"  # not the web chat's "csrf": a token of one page never passes the other
 STATIC_URL = "/static"
-IP_SENDS_PER_HOUR = 20
 RECENTLY_CLOSED = timedelta(days=30)
 PUBLIC_STATUSES = (polls.APPROVED, polls.CLOSED)  # pending and rejected citizen polls are not public
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -88,49 +86,6 @@ def _csrf_ok(request: Request, form: FormData) -> bool:
     if not browser_id or len(browser_id) > 64 or not given:
         return False
     return hmac.compare_digest(given, csrf_token(browser_id))
-
-
-# ---- per-client send limit ----------------------------------------------------------------------------------------
-
-
-class SlidingWindowLimiter:
-    """At most `limit` events per key in `window` seconds.
-
-    In memory and per process on purpose: it only brakes one client's burst of code requests. A
-    second worker keeps its own count and a restart forgets it; the limits that must hold (per
-    phone) live in the database (civic.verification). Behind a reverse proxy uvicorn's
-    --forwarded-allow-ips must trust it, or every citizen shares the proxy's address.
-    """
-
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._events: dict[str, deque[float]] = {}
-
-    def reserve(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        if len(self._events) > 10_000:  # forget idle clients so the table cannot grow without bound
-            self._events = {k: q for k, q in self._events.items() if q and q[-1] > now - self.window}
-        events = self._events.setdefault(key, deque())
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if len(events) >= self.limit:
-            return False
-        events.append(now)
-        return True
-
-    def release(self, key: str) -> None:
-        """Gives back the last reservation (the send was refused for another reason)."""
-        events = self._events.get(key)
-        if events:
-            events.pop()
-
-
-def _ip_limiter(request: Request) -> SlidingWindowLimiter:
-    limiter: SlidingWindowLimiter | None = getattr(request.app.state, "sms_ip_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.sms_ip_limiter = SlidingWindowLimiter(IP_SENDS_PER_HOUR, 3600)
-    return limiter
 
 
 # ---- what a page shows of a poll ----------------------------------------------------------------------------------
@@ -289,18 +244,30 @@ def poll_page(request: Request, public_id: str, lang: str | None = None, t: str 
     return _poll_page(request, poll, language, VoteForm(lang=language, qr_token=t.strip()[:100]))
 
 
-def _issue_and_queue(factory: sessionmaker[Session], poll: PollSummary, phone_e164: str, lang: str) -> None:
+def _issue_and_queue(
+    factory: sessionmaker[Session], poll: PollSummary, phone_e164: str, lang: str, browser_id: str, client: str
+) -> None:
     send_verification_code(
         factory,
         phone_e164=phone_e164,
-        purpose=_purpose(poll),
+        purpose=_purpose(poll, browser_id),
+        budget=_budget(poll),
+        client=client,
         sms_text=lambda code: SMS_TEXT[lang].format(code=code),
         language=lang,
     )
 
 
-def _purpose(poll: PollSummary) -> str:
+def _budget(poll: PollSummary) -> str:
+    """What the send limits count by: the poll (a phone's codes for one poll, whoever asks)."""
     return f"poll:{poll.public_id}"
+
+
+def _purpose(poll: PollSummary, browser_id: str) -> str:
+    """The poll and the browser that asked: someone else asking a code for the same phone gets a code of their
+    own, which neither replaces the voter's code nor can be spent by guesses from the voter's page."""
+    browser = hmac.new(get_settings().secret_key.encode(), f"polls-browser:{browser_id}".encode(), hashlib.sha256)
+    return f"{_budget(poll)}:{browser.hexdigest()[:16]}"
 
 
 @router.post("/polls/{public_id}/code", response_class=HTMLResponse)
@@ -321,18 +288,29 @@ async def send_code(request: Request, public_id: str) -> HTMLResponse:
     except InvalidPhone:
         return _poll_page(request, poll, lang, values, error=text("invalid_phone", lang), status_code=422)
     # Codes are sent to numbers off a poll's roll too: refusing them here would tell anyone who is on it.
-    client = request.client.host if request.client else "unknown"
-    limiter = _ip_limiter(request)
-    if not limiter.reserve(client):
-        return _poll_page(request, poll, lang, values, error=text("ip_limited", lang), status_code=429)
+    browser_id = str(request.cookies.get(COOKIE))  # _csrf_ok checked it is there
     try:
-        await asyncio.to_thread(_issue_and_queue, sessions_of(request), poll, phone_e164, lang)
+        await asyncio.to_thread(
+            _issue_and_queue, sessions_of(request), poll, phone_e164, lang, browser_id, client_key(request)
+        )
     except verification.VerificationError as refusal:
-        limiter.release(client)
-        wait = wait_text(refusal.retry_after_seconds or 60, lang)
-        return _poll_page(request, poll, lang, values, error=text("too_many_sends", lang, wait=wait), status_code=429)
+        return _refused_page(request, poll, lang, values, refusal)
     notice = text("code_sent", lang, last4=phone_e164[-4:])
     return _poll_page(request, poll, lang, values, notice=notice)
+
+
+def _refused_page(
+    request: Request, poll: PollSummary, lang: str, values: VoteForm, refusal: verification.VerificationError
+) -> HTMLResponse:
+    """A send or check the limits refused: the reason, the wait, 429 and Retry-After (422 for a number codes
+    never go to)."""
+    if refusal.retry_after_seconds is None:
+        return _poll_page(request, poll, lang, values, error=text(refusal.code, lang), status_code=422)
+    wait = refusal.retry_after_seconds
+    error = text(refusal.code, lang, wait=wait_text(wait, lang))
+    response = _poll_page(request, poll, lang, values, error=error, status_code=429)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def _precheck(factory: sessionmaker[Session], poll_id: int, phone_e164: str, values: VoteForm) -> str | None:
@@ -356,13 +334,23 @@ def _precheck(factory: sessionmaker[Session], poll_id: int, phone_e164: str, val
     return None
 
 
-def _spend_code(factory: sessionmaker[Session], poll: PollSummary, phone_e164: str, code: str) -> str | None:
+def _spend_code(
+    factory: sessionmaker[Session], poll: PollSummary, phone_e164: str, code: str, browser_id: str, client: str
+) -> verification.VerificationError | None:
     """Checks and spends the code; returns why it was refused. Commits either way: wrong tries must count."""
     with session_scope(factory) as session:
         try:
-            verification.check_code(session, phone_e164=phone_e164, purpose=_purpose(poll), code=code, now=utcnow())
+            verification.check_code(
+                session,
+                phone_e164=phone_e164,
+                purpose=_purpose(poll, browser_id),
+                code=code,
+                budget=_budget(poll),
+                client=client,
+                now=utcnow(),
+            )
         except verification.VerificationError as refusal:
-            return refusal.code
+            return refusal
     return None
 
 
@@ -393,9 +381,12 @@ async def vote(request: Request, public_id: str) -> HTMLResponse:
     refusal = await asyncio.to_thread(_precheck, factory, poll.id, phone_e164, values)
     if refusal:
         return again(refusal, 403)
-    refusal = await asyncio.to_thread(_spend_code, factory, poll, phone_e164, code)
-    if refusal:
-        return again(refusal, 400)
+    browser_id = str(request.cookies.get(COOKIE))  # _csrf_ok checked it is there
+    spent = await asyncio.to_thread(_spend_code, factory, poll, phone_e164, code, browser_id, client_key(request))
+    if spent is not None:
+        if spent.retry_after_seconds is not None:  # the checks' limit: wait, not a wrong code
+            return _refused_page(request, poll, lang, values, spent)
+        return again(spent.code, 400)
     ballot_box: BallotBox = request.app.state.ballot_box
     ballot = VoteRequest(phone_e164, values.option, channel="web", proof=values.proof())
     outcome = await ballot_box.cast(poll.id, ballot)

@@ -67,4 +67,6 @@
   source.addEventListener("open", () => { status.dataset.state = "live"; status.textContent = "실시간 live"; });
   source.addEventListener("error", () => { status.dataset.state = "reconnecting"; status.textContent = "다시 연결 중 reconnecting"; });
   source.addEventListener("queue", (event) => render(JSON.parse(event.data)));
+  // The server ended the stream because the session is over: reload, which leads to the login page.
+  source.addEventListener("ended", () => { source.close(); window.location.reload(); });
 })();

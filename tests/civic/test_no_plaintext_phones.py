@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
 from civic.cases import file_case
-from civic.db import session_scope, utcnow
+from civic.db import make_session_factory, session_scope, utcnow
 from civic.models import Conversation, OutboxMessage
 from civic.outbox import PENDING
 from civic.phones import normalize_phone
@@ -35,7 +35,7 @@ from telephony.local_twilio import serve_in_thread as serve
 from tests.fakes import telegram_api as tg
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import new_phone, running_app
-from webapp.polls import SlidingWindowLimiter
+from tests.limits import reset_rate_limits
 
 ACCOUNT, TOKEN = "AC" + "4" * 32, "plaintext-test-twilio-token"
 PUBLIC = "https://civic.example.kr"
@@ -87,7 +87,7 @@ def client(
         "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
     }
     with running_app(db_url, twilio, **env) as test_client:
-        test_client.app.state.sms_ip_limiter = SlidingWindowLimiter(100, 3600)  # type: ignore[attr-defined]
+        reset_rate_limits(make_session_factory(engine))
         yield test_client
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +15,9 @@ from civic.phones import phone_blind_index
 from civic.verification import MAX_ATTEMPTS, VerificationError, check_code, issue_code
 
 PURPOSE = "poll:test"
+CLIENT = "198.51.100.7"
+# On a window's edge (whole hours of UTC), so the rate limits' windows are the same on every run.
+T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -30,8 +33,16 @@ def codes_of(session: Session, phone: str) -> list[VerificationCode]:
 
 def refused(session: Session, phone: str, code: str, now: datetime, purpose: str = PURPOSE) -> str:
     with pytest.raises(VerificationError) as error:
-        check_code(session, phone_e164=phone, purpose=purpose, code=code, now=now)
+        check_code(session, phone_e164=phone, purpose=purpose, code=code, budget=PURPOSE, client=CLIENT, now=now)
     return error.value.code
+
+
+def issue(session: Session, phone: str, *, now: datetime, purpose: str = PURPOSE, client: str = CLIENT) -> str:
+    return issue_code(session, phone_e164=phone, purpose=purpose, budget=PURPOSE, client=client, now=now)
+
+
+def check(session: Session, phone: str, *, code: str, now: datetime, client: str = CLIENT) -> None:
+    check_code(session, phone_e164=phone, purpose=PURPOSE, code=code, budget=PURPOSE, client=client, now=now)
 
 
 def wrong(code: str) -> str:
@@ -40,29 +51,29 @@ def wrong(code: str) -> str:
 
 def test_right_code_is_accepted_once_and_only_its_hmac_is_stored(session: Session, phone: str) -> None:
     now = utcnow()
-    code = issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now)
+    code = issue(session, phone, now=now)
     assert len(code) == 6 and code.isdigit()
     [row] = codes_of(session, phone)
     assert code not in row.code_hash and phone not in row.phone_index and len(row.code_hash) == 64
     assert row.expires_at == now + timedelta(minutes=5)
 
-    check_code(session, phone_e164=phone, purpose=PURPOSE, code=code, now=now + timedelta(seconds=30))
+    check(session, phone, code=code, now=now + timedelta(seconds=30))
     assert codes_of(session, phone)[0].used_at is not None
     assert refused(session, phone, code, now + timedelta(seconds=31)) == "no_code"
 
 
 def test_code_is_bound_to_its_purpose_and_phone(session: Session, phone: str) -> None:
     now = utcnow()
-    code = issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now)
+    code = issue(session, phone, now=now)
     assert refused(session, phone, code, now, purpose="poll:other") == "no_code"
     other_phone = phone[:-1] + str((int(phone[-1]) + 1) % 10)
     assert refused(session, other_phone, code, now) == "no_code"
-    check_code(session, phone_e164=phone, purpose=PURPOSE, code=code, now=now)
+    check(session, phone, code=code, now=now)
 
 
 def test_wrong_codes_count_attempts_and_the_fifth_kills_the_code(session: Session, phone: str) -> None:
     now = utcnow()
-    code = issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now)
+    code = issue(session, phone, now=now)
     for attempt in range(1, MAX_ATTEMPTS):
         assert refused(session, phone, wrong(code), now) == "wrong_code"
         assert codes_of(session, phone)[0].attempts == attempt
@@ -75,14 +86,14 @@ def test_wrong_codes_count_attempts_and_the_fifth_kills_the_code(session: Sessio
 
 def test_a_wrong_try_then_the_right_code_still_works(session: Session, phone: str) -> None:
     now = utcnow()
-    code = issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now)
+    code = issue(session, phone, now=now)
     assert refused(session, phone, wrong(code), now) == "wrong_code"
-    check_code(session, phone_e164=phone, purpose=PURPOSE, code=f" {code} ", now=now)
+    check(session, phone, code=f" {code} ", now=now)
 
 
 def test_expired_code_is_refused(session: Session, phone: str) -> None:
     now = utcnow()
-    code = issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now)
+    code = issue(session, phone, now=now)
     assert refused(session, phone, code, now + timedelta(minutes=5)) == "expired"
     assert refused(session, phone, code, now + timedelta(hours=2)) == "expired"
 
@@ -93,32 +104,39 @@ def test_no_code_sent(session: Session, phone: str) -> None:
 
 def test_a_newer_code_replaces_the_older_one(session: Session, phone: str) -> None:
     now = utcnow()
-    first = issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now)
-    second = issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now + timedelta(seconds=61))
+    first = issue(session, phone, now=now)
+    second = issue(session, phone, now=now + timedelta(seconds=61))
     later = now + timedelta(seconds=62)
     if first != second:
         assert refused(session, phone, first, later) == "wrong_code"
-    check_code(session, phone_e164=phone, purpose=PURPOSE, code=second, now=later)
+    check(session, phone, code=second, now=later)
 
 
-def test_one_send_per_minute(session: Session, phone: str) -> None:
-    now = utcnow()
-    issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now)
+def test_one_send_per_requester_every_half_minute_and_three_an_hour(session: Session, phone: str) -> None:
+    issue(session, phone, now=T0)
     with pytest.raises(VerificationError) as error:
-        issue_code(session, phone_e164=phone, purpose="poll:another", now=now + timedelta(seconds=20))
-    assert error.value.code == "too_many_sends"
-    assert error.value.retry_after_seconds == 40
-    issue_code(session, phone_e164=phone, purpose=PURPOSE, now=now + timedelta(seconds=60))
-
-
-def test_five_sends_per_hour(session: Session, phone: str) -> None:
-    start = utcnow()
-    for minute in range(0, 50, 10):
-        issue_code(session, phone_e164=phone, purpose=PURPOSE, now=start + timedelta(minutes=minute))
+        issue(session, phone, now=T0 + timedelta(seconds=20), purpose="poll:test:another-browser")
+    assert error.value.code == "too_many_sends" and 0 < (error.value.retry_after_seconds or 0) <= 60
+    issue(session, phone, now=T0 + timedelta(minutes=2))
+    issue(session, phone, now=T0 + timedelta(minutes=4))
     with pytest.raises(VerificationError) as error:
-        issue_code(session, phone_e164=phone, purpose=PURPOSE, now=start + timedelta(minutes=55))
+        issue(session, phone, now=T0 + timedelta(minutes=6))
+    assert error.value.code == "too_many_sends" and (error.value.retry_after_seconds or 0) > 60
+    # Another requester (another address) still gets a code for the same phone.
+    issue(session, phone, now=T0 + timedelta(minutes=6), client="203.0.113.9")
+
+
+def test_a_phone_gets_at_most_ten_codes_an_hour_however_many_ask(session: Session, phone: str) -> None:
+    for n in range(10):
+        issue(session, phone, now=T0 + timedelta(minutes=n), client=f"192.0.2.{n}")
+    with pytest.raises(VerificationError) as error:
+        issue(session, phone, now=T0 + timedelta(minutes=11), client="192.0.2.200")
     assert error.value.code == "too_many_sends"
-    # The oldest of the five leaves the window at start + 60 min.
-    assert error.value.retry_after_seconds == 5 * 60
-    issue_code(session, phone_e164=phone, purpose=PURPOSE, now=start + timedelta(minutes=60, seconds=1))
-    assert len(codes_of(session, phone)) == 6
+    assert len(codes_of(session, phone)) == 10
+
+
+def test_numbers_codes_do_not_go_to(session: Session) -> None:
+    for number in ("+12025550123", "+819012345678", "+8221201234"):  # US, a Japanese mobile, a Seoul landline
+        with pytest.raises(VerificationError) as error:
+            issue(session, number, now=T0)
+        assert error.value.code == "unsupported_number" and error.value.retry_after_seconds is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic import ledger, merkle, polls, votes
-from civic.checkpoints import Checkpoint, load_public_key, verify_checkpoint
+from civic.checkpoints import NoteError, legacy_checkpoint_body, open_checkpoint
 from civic.db import session_scope, utcnow
 from civic.models import Ballot, ElectoralRollEntry, LedgerCheckpoint, Poll
 from civic.polls import NewPoll, PollError, VoterProof
@@ -51,8 +52,8 @@ def test_a_ballot_gets_a_receipt_provable_against_the_signed_checkpoint(session_
     [outcome] = cast(session_factory, poll_id, VoteRequest(phone(1), 2, "web"))
     assert outcome.status == "accepted" and outcome.receipt is not None
     receipt = outcome.receipt
-    checkpoint = Checkpoint.from_dict(receipt.checkpoint)
-    assert verify_checkpoint(load_public_key(ledger.public_key()), checkpoint)
+    checkpoint = open_checkpoint(receipt.checkpoint["note"], ledger.city_key())
+    assert receipt.checkpoint["root_hash"] == checkpoint.root_hash.hex() and not checkpoint.final
     with session_scope(session_factory) as session:
         poll = session.get(Poll, poll_id)
         assert poll is not None
@@ -109,7 +110,8 @@ def test_a_thousand_concurrent_attempts_from_a_hundred_phones_make_a_hundred_bal
         count = session.scalar(select(func.count()).select_from(Ballot).where(Ballot.poll_id == poll_id))
         indices = sorted(session.execute(select(Ballot.leaf_index).where(Ballot.poll_id == poll_id)).scalars())
         assert count == 100 and poll.ledger_size == 100 and indices == list(range(100))
-        report = ledger.verify_export(ledger.export(session, poll))
+        votes.close_poll(session, poll_id, early=True)
+        report = ledger.verify_export(ledger.export(session, poll), key=str(ledger.city_key()))
     assert report.ok, report.problems
     assert sum(report.tally.values()) == 100
 
@@ -246,15 +248,17 @@ class TestLedger:
         self, session_factory: sessionmaker[Session], tmp_path: Path
     ) -> None:
         poll_id, data = self.closed_export(session_factory)
-        assert data["checkpoints"][-1]["final"] is True and len(data["checkpoints"]) == 4  # 3 batches + close
+        assert data["checkpoints"][-1].split("\n\n")[0].endswith("\nfinal")
+        assert len(data["checkpoints"]) == 4  # 3 batches + close
         path = tmp_path / "export.json"
         path.write_text(json.dumps(data))
-        assert ledger.main(["verify", str(path)]) == 0
-        report = ledger.verify_export(data)
+        key = str(ledger.city_key())
+        assert ledger.main(["verify", str(path), "--key", key]) == 0
+        report = ledger.verify_export(data, key=key)
         assert report.ok and report.tally == {1: 4, 2: 4, 3: 4}
         receipt = json.loads(data["leaves"][7])["receipt"]
-        assert ledger.main(["verify", str(path), "--receipt", receipt]) == 0
-        assert ledger.main(["verify", str(path), "--receipt", "0" * 32]) == 1
+        assert ledger.main(["verify", str(path), "--key", key, "--receipt", receipt]) == 0
+        assert ledger.main(["verify", str(path), "--key", key, "--receipt", "0" * 32]) == 1
         with session_scope(session_factory) as session:
             poll = session.get(Poll, poll_id)
             assert poll is not None and poll.status == polls.CLOSED
@@ -296,16 +300,20 @@ class TestLedger:
         with session_scope(session_factory) as session:
             poll = session.get(Poll, poll_id)
             assert poll is not None
-            report = ledger.verify_export(ledger.export(session, poll))
+            report = ledger.verify_export(ledger.export(session, poll), key=str(ledger.city_key()))
         assert not report.ok and report.problems
 
     def test_a_forged_checkpoint_signature_is_detected(self, session_factory: sessionmaker[Session]) -> None:
         _, data = self.closed_export(session_factory)
-        signature = bytearray(bytes.fromhex(data["checkpoints"][1]["signature"]))
-        signature[0] ^= 1
-        data["checkpoints"][1]["signature"] = signature.hex()
-        report = ledger.verify_export(data)
-        assert any("bad signature" in problem for problem in report.problems)
+        text, signature_line = data["checkpoints"][1].split("\n\n")
+        prefix, encoded = signature_line.rsplit(" ", 1)
+        signature = bytearray(base64.b64decode(encoded))
+        signature[10] ^= 1
+        data["checkpoints"][1] = f"{text}\n\n{prefix} {base64.b64encode(signature).decode()}\n"
+        with pytest.raises(NoteError):
+            open_checkpoint(data["checkpoints"][1], ledger.city_key())
+        report = ledger.verify_export(data, key=str(ledger.city_key()))
+        assert any("checkpoint 2: bad signature" in problem for problem in report.problems)
 
     def test_database_proofs_match_an_in_memory_log(self, session_factory: sessionmaker[Session]) -> None:
         poll_id, data = self.closed_export(session_factory, voters=23)
@@ -353,7 +361,8 @@ async def test_the_ballot_box_takes_a_thousand_concurrent_attempts_from_a_hundre
             select(func.count()).select_from(LedgerCheckpoint).where(LedgerCheckpoint.poll_id == poll_id)
         )
         assert checkpoints is not None and checkpoints < 100  # batched: far fewer checkpoints than ballots
-        assert ledger.verify_export(ledger.export(session, poll)).ok
+        votes.close_poll(session, poll_id, early=True)
+        assert ledger.verify_export(ledger.export(session, poll), key=str(ledger.city_key())).ok
 
 
 def test_an_author_has_at_most_a_few_proposals_waiting(session: Session) -> None:
@@ -380,3 +389,39 @@ def test_a_poll_loaded_before_the_lock_is_read_again_under_it(session_factory: s
         late.close()
     assert outcome.status == "accepted"
     assert outcome.receipt is not None and outcome.receipt.leaf_index == 1
+
+
+def test_checkpoints_from_before_signed_notes_are_re_signed_only_if_their_old_signature_holds(
+    session_factory: sessionmaker[Session],
+) -> None:
+    poll_id, _ = make_poll(session_factory)
+    cast(session_factory, poll_id, VoteRequest(phone(3001), 1, "web"), VoteRequest(phone(3002), 2, "web"))
+    cast(session_factory, poll_id, VoteRequest(phone(3003), 2, "web"))
+    with session_scope(session_factory) as session:
+        poll = session.get(Poll, poll_id)
+        assert poll is not None
+        rows = list(
+            session.execute(
+                select(LedgerCheckpoint).where(LedgerCheckpoint.poll_id == poll_id).order_by(LedgerCheckpoint.size)
+            ).scalars()
+        )
+        # As migration 0008 leaves them: no statement, no note, the old JSON-body signature.
+        poll.ledger_statement = None
+        for row in rows:
+            body = legacy_checkpoint_body(ledger.log_id(poll), row.size, bytes(row.root_hash), row.timestamp)
+            row.note, row.signature = None, ledger.signing_key().sign(body)
+        rows[0].root_hash = merkle.leaf_hash(b"edited while nobody looked")
+    with session_scope(session_factory) as session:
+        poll = session.get(Poll, poll_id)
+        assert poll is not None
+        edited, intact = session.execute(
+            select(LedgerCheckpoint).where(LedgerCheckpoint.poll_id == poll_id).order_by(LedgerCheckpoint.size)
+        ).scalars()
+        with pytest.raises(ValueError, match="no valid signature"):
+            ledger.checkpoint_note(poll, edited)
+        note = ledger.checkpoint_note(poll, intact)
+        assert intact.note == note and open_checkpoint(note, ledger.city_key()).size == 3
+        session.delete(edited)
+        votes.close_poll(session, poll_id, early=True)
+        report = ledger.verify_export(ledger.export(session, poll), key=str(ledger.city_key()))
+    assert report.ok, report.problems

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from civic.cases import file_case
 from civic.db import session_scope
 from civic.models import Attachment, Case, Conversation, Message, PhoneCall, ReportDraft
+from civic.phones import get_or_create_citizen
 from telephony.local_twilio import FakeTwilioAPI
 from telephony.simulate import CallReport, CallSimulator
 from tests.e2e.stack import Stack
@@ -160,6 +161,7 @@ async def test_hanging_up_mid_report_keeps_the_draft_for_operators(
 async def test_a_caller_checks_a_case_by_keying_its_number(
     stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session]
 ) -> None:
+    phone = e164(new_phone())
     with session_scope(db) as session:
         case = file_case(
             session,
@@ -168,9 +170,10 @@ async def test_a_caller_checks_a_case_by_keying_its_number(
             place="잠실역 8번 출구",
             description="밤새 공사 소음",
             channel="web",
+            citizen_id=get_or_create_citizen(session, phone=phone).id,  # filed with the phone that calls now
         )
         number = case.number
-    call = simulator(stack, twilio_api, e164(new_phone()))
+    call = simulator(stack, twilio_api, phone)
     async with httpx.AsyncClient(timeout=60) as http:
         await call.dial(http)
         asked = (await call.play("dtmf:2")).replies[-1]

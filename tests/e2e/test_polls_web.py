@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic import merkle
-from civic.checkpoints import Checkpoint
+from civic.checkpoints import open_checkpoint, parse_verifier_key
 from civic.db import session_scope, utcnow
 from civic.models import Ballot
 from civic.polls import NewPoll, create_poll
@@ -64,7 +64,8 @@ def test_citizen_votes_with_an_sms_code_and_gets_a_verifiable_receipt(
     assert (ballot.receipt_id, ballot.option_position) == (receipt.group(1), 2)
 
     proof = citizen.get(f"/api/polls/{poll.public_id}/proof/inclusion", params={"receipt": receipt.group(1)}).json()
-    head = Checkpoint.from_dict(proof["checkpoint"])
+    city_key = parse_verifier_key(citizen.get("/api/ledger/key").json()["verifier_key"])
+    head = open_checkpoint(proof["checkpoint"]["note"], city_key)
     path = [bytes.fromhex(node) for node in proof["audit_path"]]
     leaf = merkle.leaf_hash(proof["leaf"].encode())
     assert merkle.verify_inclusion(leaf, proof["leaf_index"], head.size, path, head.root_hash)

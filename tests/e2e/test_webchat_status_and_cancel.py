@@ -30,10 +30,17 @@ def file_one(citizen: ChatClient) -> str:
 
 def test_status_by_number_names_status_and_department(citizen: ChatClient) -> None:
     number = file_one(citizen)
+    answer = texts(citizen.say(f"{number.lower()} 어떻게 됐나요?"))
+    assert number in answer and "접수" in answer and "청소" in answer, answer
+    assert "상계동" not in answer and "주민센터" not in answer  # no place or description, even for the filer
+
+
+def test_a_stranger_asking_for_a_case_number_learns_nothing(citizen: ChatClient) -> None:
+    number = file_one(citizen)
     stranger = ChatClient(citizen.http.base_url.__str__())
     answer = texts(stranger.say(f"{number.lower()} 어떻게 됐나요?"))
-    assert number in answer and "접수" in answer and "청소" in answer, answer
-    assert "상계동" not in answer and "주민센터" not in answer  # no place or description for strangers
+    assert "찾을 수 없어요" in answer, answer  # what a number nobody has gets
+    assert "청소" not in answer and "처리 기한" not in answer, answer
 
 
 def test_unknown_case_number(citizen: ChatClient) -> None:
@@ -57,7 +64,7 @@ def test_someone_elses_case_cannot_be_withdrawn(citizen: ChatClient, stack: Stac
     number = file_one(citizen)
     stranger = ChatClient(stack.web_url)
     answer = texts(stranger.say(f"{number} 취소해 주세요"))
-    assert "이 대화에서 접수한 신고가 아니라서" in answer, answer
+    assert "찾을 수 없어요" in answer, answer  # a stranger is not even told the case exists
     with db() as session:
         assert session.execute(select(Case.status).where(Case.number == number)).scalar_one() == "received"
 

@@ -144,45 +144,81 @@ class NoVerifyHasher(PasswordHasher):
         raise AssertionError("a throttled login checked the password")
 
 
-def test_five_failures_per_email_throttle_without_checking_the_password(session: Session) -> None:
+def hammer(session: Session, email: str, ip: str, start: datetime, seconds: int) -> tuple[int, int]:
+    """A guesser trying a wrong password once a second; returns (tries that were checked, tries refused)."""
+    checked = refused = 0
+    for second in range(seconds):
+        outcome = log_in(session, email, "wrong password!!", ip=ip, now=start + timedelta(seconds=second))
+        assert not outcome.ok
+        refused += outcome.throttled
+        checked += not outcome.throttled
+    return checked, refused
+
+
+def test_failures_back_off_exponentially_without_checking_the_password(session: Session) -> None:
     user = make_user(session)
-    for second in range(5):
+    free = accounts.FREE_FAILURES_PER_EMAIL_AND_ADDRESS
+    for second in range(free):
         assert not log_in(session, user.email, "wrong password!!", now=T0 + timedelta(seconds=second)).ok
-    outcome = log_in(session, user.email, now=T0 + timedelta(seconds=10), hasher=NoVerifyHasher())
-    assert outcome.throttled and not outcome.ok
-    assert 880 <= outcome.retry_after <= 900  # until the first failure is 15 minutes old
+    last = T0 + timedelta(seconds=free - 1)
+    outcome = log_in(session, user.email, now=last, hasher=NoVerifyHasher())
+    assert outcome.throttled and not outcome.ok and outcome.retry_after == 1
     assert "login.throttled" in audit_actions(session, user.email)
-    # Throttled attempts are not counted, so the wait ends when the oldest failure leaves the window.
-    assert log_in(session, user.email, now=T0 + timedelta(minutes=15, seconds=1)).ok
+    # Each further failure doubles the wait: 1 s, 2 s, 4 s, 8 s … and never more than the cap.
+    for doubling in range(10):  # the last one reaches the cap; all within the hour the failures count for
+        last += timedelta(seconds=2**doubling)
+        assert not log_in(session, user.email, "wrong password!!", now=last).throttled
+        wait = accounts.throttle_wait(session, email=user.email, ip="10.0.0.1", now=last)
+        assert wait == min(2 ** (doubling + 1), accounts.MAX_WAIT_PER_EMAIL_AND_ADDRESS)
+    # Throttled tries are not counted: once the wait is over the right password works.
+    assert log_in(session, user.email, now=last + timedelta(seconds=wait)).ok
 
 
-def test_successes_do_not_count_and_end_the_run_of_failures(session: Session) -> None:
+def test_a_success_ends_the_run_of_failures(session: Session) -> None:
     user = make_user(session)
     moment = T0
-    for _ in range(4):
-        moment += timedelta(seconds=1)
-        assert log_in(session, user.email, now=moment).ok
-    for _ in range(4):
+    for _ in range(accounts.FREE_FAILURES_PER_EMAIL_AND_ADDRESS):
         moment += timedelta(seconds=1)
         assert not log_in(session, user.email, "wrong password!!", now=moment).ok
     moment += timedelta(seconds=1)
-    assert log_in(session, user.email, now=moment).ok  # 4 failures: still allowed, and the count restarts
-    for _ in range(4):
+    assert log_in(session, user.email, now=moment).ok  # 3 failures: a second later still allowed
+    for _ in range(accounts.FREE_FAILURES_PER_EMAIL_AND_ADDRESS - 1):
         moment += timedelta(seconds=1)
         assert not log_in(session, user.email, "wrong password!!", now=moment).ok
-    assert accounts.throttle_wait(session, email=user.email, ip="10.0.0.1", now=moment) == 0
-    assert not log_in(session, user.email, "wrong password!!", now=moment + timedelta(seconds=1)).ok
-    assert log_in(session, user.email, now=moment + timedelta(seconds=2)).throttled
+    assert accounts.throttle_wait(session, email=user.email, ip="10.0.0.1", now=moment) == 0  # the count restarted
+    assert not log_in(session, user.email, "wrong password!!", now=moment).ok
+    assert log_in(session, user.email, now=moment).throttled
 
 
-def test_twenty_failures_per_address_throttle_every_email_from_it(session: Session) -> None:
+def test_the_right_password_from_the_operators_address_works_while_another_address_hammers(session: Session) -> None:
     user = make_user(session)
-    for second in range(accounts.MAX_FAILURES_PER_IP):
+    assert log_in(session, user.email, ip="10.0.0.1", now=T0 - timedelta(days=3)).ok  # the operator's usual address
+    checked, refused = hammer(session, user.email, "10.6.6.6", T0, seconds=600)
+    # Ten minutes of one try a second from one address: most were refused without a look at the password.
+    assert refused > 500 and checked < 20
+    assert log_in(session, user.email, ip="10.0.0.1", now=T0 + timedelta(seconds=600)).ok
+
+
+def test_guessers_on_many_addresses_slow_a_new_address_by_at_most_a_minute(session: Session) -> None:
+    user = make_user(session)
+    for n in range(20):  # twenty addresses, each using its free tries and then hammering
+        hammer(session, user.email, f"10.6.6.{n}", T0 + timedelta(seconds=10 * n), seconds=10)
+    moment = T0 + timedelta(seconds=200)
+    wait = accounts.throttle_wait(session, email=user.email, ip="10.7.7.7", now=moment)
+    assert 0 < wait <= accounts.MAX_WAIT_PER_EMAIL  # the per-email back-off: mild, never a lock
+    assert log_in(session, user.email, ip="10.7.7.7", now=moment, hasher=NoVerifyHasher()).throttled
+    assert log_in(session, user.email, ip="10.7.7.7", now=moment + timedelta(seconds=wait)).ok
+
+
+def test_an_address_spraying_many_emails_backs_off_for_every_email(session: Session) -> None:
+    user = make_user(session)
+    for second in range(accounts.FREE_FAILURES_PER_ADDRESS):
         assert not log_in(session, new_email(), ip="10.9.9.9", now=T0 + timedelta(seconds=second)).ok
-    assert log_in(session, user.email, ip="10.9.9.9", now=T0 + timedelta(minutes=1)).throttled
-    assert log_in(session, user.email, ip="10.9.9.10", now=T0 + timedelta(minutes=1)).ok
+    moment = T0 + timedelta(seconds=accounts.FREE_FAILURES_PER_ADDRESS - 1)
+    assert log_in(session, user.email, ip="10.9.9.9", now=moment).throttled
+    assert log_in(session, user.email, ip="10.9.9.10", now=moment).ok
     failures = session.execute(select(LoginAttempt).where(LoginAttempt.ip == "10.9.9.9")).scalars().all()
-    assert len(failures) == accounts.MAX_FAILURES_PER_IP and not any(attempt.succeeded for attempt in failures)
+    assert len(failures) == accounts.FREE_FAILURES_PER_ADDRESS and not any(attempt.succeeded for attempt in failures)
 
 
 # ---- sessions -----------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +16,12 @@ from civic import console_accounts as accounts
 from civic.cases import file_case
 from civic.db import session_scope
 from civic.models import AuditEntry, Department
-from civic.settings import PLACEHOLDER_SECRETS, get_settings
+from civic.settings import get_settings
 from operator_console.auth import require_csrf, set_session_cookie
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import COOKIE, CSRF, PASSWORD, api_routes, log_in, login_form_token, new_user
+from tests.production_secrets import PRODUCTION_SECRETS
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +121,8 @@ def test_operator_logs_in_and_sees_the_newest_cases_escaped(client: TestClient, 
 
 def test_secure_cookie_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
-    for name, placeholder in PLACEHOLDER_SECRETS.items():
-        monkeypatch.setenv(name, placeholder + "-real")
+    for name, value in PRODUCTION_SECRETS.items():
+        monkeypatch.setenv(name.upper(), value)
     get_settings.cache_clear()
     try:
         response = Response()
@@ -141,12 +143,14 @@ def test_wrong_password_shows_an_error_and_is_audited(client: TestClient, db: se
 
 def test_throttled_login_says_how_long_to_wait(client: TestClient, db: sessionmaker[Session]) -> None:
     email = new_user(db)
-    for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
+    for _ in range(accounts.FREE_FAILURES_PER_EMAIL_AND_ADDRESS):
         assert log_in(client, email, "not the password").status_code == 401
-    response = log_in(client, email)  # the right password, refused without being checked
+    response = log_in(client, email)  # the right password, refused without being checked: back off one second
     assert response.status_code == 429
-    assert "15분 후에 다시 시도하세요" in response.text and "Try again in 15 minutes" in response.text
-    assert 850 <= int(response.headers["retry-after"]) <= 900
+    assert "1초 후에 다시 시도하세요" in response.text and "Try again in 1 second." in response.text
+    assert response.headers["retry-after"] == "1"
+    time.sleep(1.1)
+    assert log_in(client, email).status_code == 303  # a back-off, not a lock
 
 
 def test_login_gives_a_new_session_and_the_old_one_is_useless(client: TestClient, db: sessionmaker[Session]) -> None:

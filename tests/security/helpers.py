@@ -52,7 +52,8 @@ ESCAPING_STORED_PATHS = {
 }
 
 # Their rows are the record of a refusal, so a refusal may add to them; tests assert on them where it matters.
-REFUSAL_RECORDS = frozenset({"console_audit_log", "console_login_attempts"})
+# The rate limits' counters count attempts, refused ones included (tests/security/test_abuse_limits.py).
+REFUSAL_RECORDS = frozenset({"console_audit_log", "console_login_attempts", "rate_limit_counters"})
 
 
 def media_store(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -84,15 +85,21 @@ def call_params(call_sid: str, **extra: str) -> dict[str, str]:
     return {"AccountSid": ACCOUNT, "CallSid": call_sid, "From": "+821027771234", "To": "+8212000120", **extra}
 
 
-def active_call(client: TestClient) -> str:
-    """A call that has been answered (its row exists), so a forged callback would have something to change."""
+def answered_call(client: TestClient) -> tuple[str, str]:
+    """A call that has been answered (its row exists), and the path of the stream its greeting opens (with token)."""
     call_sid = "CA" + secrets.token_hex(16)
     params = call_params(call_sid, CallStatus="ringing")
     response = client.post(
         "/telephony/voice", data=params, headers={SIGNATURE: sign(PUBLIC + "/telephony/voice", params)}
     )
     assert response.status_code == 200, response.text
-    return call_sid
+    url = ET.fromstring(response.text).find("Connect/Stream").get("url", "")  # type: ignore[union-attr]
+    return call_sid, url.removeprefix("wss://civic.example.kr")
+
+
+def active_call(client: TestClient) -> str:
+    """A call that has been answered, so a forged callback would have something to change."""
+    return answered_call(client)[0]
 
 
 def call_state(db: sessionmaker[Session], call_sid: str) -> tuple[Any, ...] | None:
@@ -177,39 +184,49 @@ def test_https_signature_arriving_as_http_behind_the_proxy_passes(client: TestCl
     assert response.status_code == status, response.text
 
 
-STREAM_SIGNATURES = {
-    "missing": None,
-    "empty": "",
-    "garbage": "bm90IGEgc2lnbmF0dXJl",
-    "https-form": sign(PUBLIC + STREAM_PATH, {}),
-    "ws-form-of-the-url-the-app-sees": sign("ws://testserver" + STREAM_PATH, {}),
-    "another-path": sign("wss://civic.example.kr/telephony/voice", {}),
-    "another-accounts-auth-token": sign("wss://civic.example.kr" + STREAM_PATH, {}, OTHER_TOKEN),
+# How each forged upgrade is signed, given the real stream path (with its token) of the call.
+STREAM_SIGNATURES: dict[str, Callable[[str], str | None]] = {
+    "missing": lambda path: None,
+    "empty": lambda path: "",
+    "garbage": lambda path: "bm90IGEgc2lnbmF0dXJl",
+    "https-form": lambda path: sign(PUBLIC + path, {}),
+    "ws-form-of-the-url-the-app-sees": lambda path: sign("ws://testserver" + path, {}),
+    "another-path": lambda path: sign("wss://civic.example.kr/telephony/voice", {}),
+    "another-accounts-auth-token": lambda path: sign("wss://civic.example.kr" + path, {}, OTHER_TOKEN),
+    "the-url-without-its-token": lambda path: sign("wss://civic.example.kr" + STREAM_PATH, {}),
 }
 
 
-@pytest.mark.parametrize("signature", list(STREAM_SIGNATURES.values()), ids=list(STREAM_SIGNATURES))
+@pytest.mark.parametrize("signed", list(STREAM_SIGNATURES.values()), ids=list(STREAM_SIGNATURES))
 def test_unsigned_or_forged_stream_upgrade_is_refused_before_any_write(
-    client: TestClient, db: sessionmaker[Session], twilio: FakeTwilioAPI, signature: str | None
+    client: TestClient, db: sessionmaker[Session], twilio: FakeTwilioAPI, signed: Callable[[str], str | None]
 ) -> None:
-    call_sid = active_call(client)
+    call_sid, path = answered_call(client)
     before, updates_before = call_state(db, call_sid), len(twilio.call_updates)
+    signature = signed(path)
     headers = {} if signature is None else {SIGNATURE: signature}
     with nothing_written(db):
-        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(STREAM_PATH, headers=headers):
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(path, headers=headers):
             pass
         assert refused.value.code == 1008
     assert call_state(db, call_sid) == before and len(twilio.call_updates) == updates_before
 
 
+def test_a_signed_upgrade_without_a_token_is_refused(client: TestClient) -> None:
+    headers = {SIGNATURE: sign("wss://civic.example.kr" + STREAM_PATH, {})}
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(STREAM_PATH, headers=headers):
+        pass
+    assert refused.value.code == 1008
+
+
 def test_signed_stream_with_another_accounts_start_is_ignored(
     client: TestClient, db: sessionmaker[Session], twilio: FakeTwilioAPI
 ) -> None:
-    call_sid = active_call(client)
+    call_sid, path = answered_call(client)
     before, updates_before = call_state(db, call_sid), len(twilio.call_updates)
-    headers = {SIGNATURE: sign("wss://civic.example.kr" + STREAM_PATH, {})}
+    headers = {SIGNATURE: sign("wss://civic.example.kr" + path, {})}
     start = {"accountSid": "AC" + "0" * 32, "callSid": call_sid, "customParameters": {"turn": "0"}}
-    with nothing_written(db), client.websocket_connect(STREAM_PATH, headers=headers) as ws:
+    with client.websocket_connect(path, headers=headers) as ws:
         ws.send_text(json.dumps({"event": "start", "start": start}))
         ws.send_text(json.dumps({"event": "dtmf", "dtmf": {"digit": "0"}}))  # "an operator", if it were heard
         with pytest.raises(WebSocketDisconnect):

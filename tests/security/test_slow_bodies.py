@@ -27,7 +27,6 @@ from tests.security.helpers import asgi_request, http_scope, nothing_written
 from webapp.limits import BodyReadTimeout
 
 TIMEOUT = 0.5
-CHAT_ID = "slow-loris-test-chat-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +46,11 @@ def db(client: TestClient) -> sessionmaker[Session]:
 
 
 def chat_headers(client: TestClient) -> list[tuple[bytes, bytes]]:
-    page = client.get("/chat", headers={"Cookie": f"civic_chat={CHAT_ID}"})
-    csrf = page.text.split('name="csrf-token" content="', 1)[1][:64]
     client.cookies.clear()
-    return [(b"cookie", f"civic_chat={CHAT_ID}".encode()), (b"x-csrf-token", csrf.encode())]
+    page = client.get("/chat")
+    cookie, csrf = page.cookies["civic_chat"], page.text.split('name="csrf-token" content="', 1)[1][:64]
+    client.cookies.clear()
+    return [(b"cookie", f"civic_chat={cookie}".encode()), (b"x-csrf-token", csrf.encode())]
 
 
 FORM = b"application/x-www-form-urlencoded"

@@ -22,7 +22,7 @@ from civic import console_accounts as accounts
 from civic.db import session_scope
 from civic.models import Conversation, Message, PhoneCall
 from civic.phones import encrypt_phone
-from telephony import media_stream
+from telephony import media_stream, stream_tokens
 from telephony.audio import FRAME_BYTES, MULAW_SILENCE
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
 from tests.fakes.rasa import FakeRasa
@@ -73,9 +73,19 @@ def dial(client: TestClient, call_sid: str) -> ET.Element:
     return ET.fromstring(response.text)
 
 
-def open_stream(client: TestClient, signature: str | None = None) -> Any:
-    signature = signature if signature is not None else RequestValidator(TOKEN).compute_signature(STREAM_URL, {})
-    return client.websocket_connect("/telephony/stream", headers={"X-Twilio-Signature": signature})
+def stream_url_of(document: ET.Element) -> str:
+    """The <Stream> URL a TwiML document asks Twilio to open (each carries its own single-use token)."""
+    stream = document.find("Connect/Stream")
+    assert stream is not None
+    return stream.get("url", "")
+
+
+def open_stream(client: TestClient, document: ET.Element | str, signature: str | None = None) -> Any:
+    """Opens the stream of a TwiML document (or a wss:// URL) as Twilio would: its path, signed over its URL."""
+    url = document if isinstance(document, str) else stream_url_of(document)
+    signature = signature if signature is not None else RequestValidator(TOKEN).compute_signature(url, {})
+    path = url.removeprefix("wss://civic.example.kr")
+    return client.websocket_connect(path, headers={"X-Twilio-Signature": signature})
 
 
 def send_start(ws: WebSocketTestSession, call_sid: str, turn: int, account: str = ACCOUNT) -> None:
@@ -109,13 +119,18 @@ def updates_for(twilio: FakeTwilioAPI, call_sid: str, count: int, timeout: float
 
 def keys_turn(client: TestClient, twilio: FakeTwilioAPI, call_sid: str, keys: str) -> ET.Element:
     """A new call's first stream: the caller presses `keys`; the TwiML the line answered with, once it arrived."""
-    dial(client, call_sid)
-    with open_stream(client) as ws:
+    greeting = dial(client, call_sid)
+    with open_stream(client, greeting) as ws:
         send_start(ws, call_sid, 0)
         press(ws, keys)
         [document] = updates_for(twilio, call_sid, 1)
         ws.send_text(json.dumps({"event": "stop", "stop": {}}))
     return document
+
+
+def resumed_stream(client: TestClient, call_sid: str) -> ET.Element:
+    """The TwiML of /resume (what Twilio asks when a stream dropped): the same question with a fresh stream."""
+    return ET.fromstring(signed_post(client, "/telephony/resume", call_params(call_sid, CallStatus="in-progress")).text)
 
 
 def said(document: ET.Element) -> str:
@@ -135,7 +150,7 @@ def test_incoming_call_greets_in_korean_and_streams_with_the_turn_number(client:
     assert say is not None and say.get("language") == "ko-KR" and say.get("voice") == "Polly.Seoyeon"
     assert "120" in (say.text or "") and "0번" in (say.text or "")
     stream = document.find("Connect/Stream")
-    assert stream is not None and stream.get("url") == STREAM_URL
+    assert stream is not None and stream.get("url", "").startswith(STREAM_URL + "/CA")
     assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"turn": "0"}
     assert document.find("Redirect") is not None and (document.find("Redirect").text or "").endswith(
         "/telephony/resume"
@@ -175,6 +190,10 @@ def test_signature_over_another_url_or_token_is_refused(client: TestClient) -> N
 def test_a_retried_voice_webhook_is_the_same_call(client: TestClient, db: sessionmaker[Session]) -> None:
     call_sid = new_call_sid()
     first, second = dial(client, call_sid), dial(client, call_sid)
+    # The same TwiML but for the stream's single-use token, which is new in every document.
+    assert stream_url_of(first) != stream_url_of(second)
+    for document in (first, second):
+        document.find("Connect/Stream").set("url", "")  # type: ignore[union-attr]
     assert ET.tostring(first) == ET.tostring(second)
     with session_scope(db) as session:
         calls = session.execute(select(func.count()).where(PhoneCall.call_sid == call_sid)).scalar_one()
@@ -195,8 +214,9 @@ def test_malformed_call_sid_is_refused(client: TestClient) -> None:
 
 
 def test_unsigned_or_forged_stream_upgrade_is_refused(client: TestClient) -> None:
-    for signature in ("", RequestValidator(TOKEN).compute_signature(PUBLIC + "/telephony/stream", {})):
-        with pytest.raises(WebSocketDisconnect), open_stream(client, signature) as ws:
+    url = stream_url_of(dial(client, new_call_sid()))
+    for signature in ("", RequestValidator(TOKEN).compute_signature(url.replace("wss://", "https://"), {})):
+        with pytest.raises(WebSocketDisconnect), open_stream(client, url, signature) as ws:
             ws.receive_text()
 
 
@@ -223,8 +243,9 @@ def test_a_key_that_is_no_choice_asks_again_and_a_stale_stream_is_ignored(
     assert "불편 신고는 1번" in said(document)
     stream = document.find("Connect/Stream")
     assert stream is not None and stream.find("Parameter").get("value") == "1"  # type: ignore[union-attr]
-    # The stream of turn 0 again (a late reconnect) changes nothing.
-    with open_stream(client) as ws:
+    # The stream of turn 0 again (a late reconnect, with a valid token for that turn) changes nothing.
+    late = STREAM_URL + "/" + stream_tokens.issue(call_sid, 0, client.app.state.phone_line.settings)  # type: ignore[attr-defined]
+    with open_stream(client, late) as ws:
         send_start(ws, call_sid, 0)
         press(ws, "0")
         with pytest.raises(WebSocketDisconnect):
@@ -238,9 +259,9 @@ def test_silence_asks_again_then_offers_an_operator_then_says_goodbye(
     client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
 ) -> None:
     call_sid = new_call_sid()
-    dial(client, call_sid)
+    documents = [dial(client, call_sid)]
     for turn in range(3):
-        with open_stream(client) as ws:
+        with open_stream(client, documents[-1]) as ws:
             send_start(ws, call_sid, turn)
             silence = base64.b64encode(bytes([MULAW_SILENCE]) * FRAME_BYTES).decode()
             ws.send_text(json.dumps({"event": "media", "sequenceNumber": "2", "media": {"payload": silence}}))
@@ -258,8 +279,8 @@ def test_bad_frames_are_skipped_and_the_turn_still_counts(
     client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session]
 ) -> None:
     call_sid = new_call_sid()
-    dial(client, call_sid)
-    with open_stream(client) as ws:
+    greeting = dial(client, call_sid)
+    with open_stream(client, greeting) as ws:
         ws.send_text("not json")
         ws.send_bytes(b"\x00\x01binary")
         send_start(ws, call_sid, 0)
@@ -277,13 +298,13 @@ def test_a_stream_of_another_account_or_without_start_gets_no_answer(
 ) -> None:
     call_sid = new_call_sid()
     dial(client, call_sid)
-    with open_stream(client) as ws:
+    with open_stream(client, resumed_stream(client, call_sid)) as ws:
         send_start(ws, call_sid, 0, account="AC" + "0" * 32)
         press(ws, "0")
         with pytest.raises(WebSocketDisconnect):
             ws.receive_text()
     monkeypatch.setattr(media_stream, "START_TIMEOUT_SECONDS", 0.3)
-    with open_stream(client) as ws:
+    with open_stream(client, resumed_stream(client, call_sid)) as ws:
         ws.send_text(json.dumps({"event": "connected"}))
         with pytest.raises(WebSocketDisconnect):
             ws.receive_text()
@@ -330,8 +351,8 @@ def test_a_call_past_the_time_limit_goes_to_an_operator(
 
 def test_a_caller_hanging_up_while_listened_to_ends_the_call(client: TestClient, db: sessionmaker[Session]) -> None:
     call_sid = new_call_sid()
-    dial(client, call_sid)
-    with open_stream(client) as ws:
+    greeting = dial(client, call_sid)
+    with open_stream(client, greeting) as ws:
         send_start(ws, call_sid, 0)
         ws.send_text(json.dumps({"event": "stop", "stop": {"callSid": call_sid}}))
         with pytest.raises(WebSocketDisconnect):

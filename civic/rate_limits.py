@@ -1,0 +1,112 @@
+"""Rate limits shared by every worker: counters in the database, keyed by an HMAC of the client, phone or id."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from civic.db import utcnow
+from civic.models import RateLimitCounter
+from civic.settings import get_settings
+
+# Old windows are deleted by about one call in this many (in the caller's transaction, so cheaply and often enough).
+PRUNE_ONE_IN = 50
+MAX_BUCKET_CHARS = 48
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """Whether a hit may proceed; when not, how many seconds until it would."""
+
+    allowed: bool
+    retry_after_seconds: int
+
+
+def key_hash(bucket: str, key: str) -> str:
+    """HMAC of the bucket and key with PHONE_INDEX_KEY: the table holds no phone number, address or id in clear."""
+    message = f"rate-limit:{bucket}:{key}".encode()
+    return hmac.new(get_settings().phone_index_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def allow(
+    session: Session, *, bucket: str, key: str, limit: int, per_seconds: float, now: datetime | None = None
+) -> RateDecision:
+    """At most `limit` hits per `per_seconds` for `key` in `bucket`; counts the hit when it is allowed.
+
+    A sliding window estimated from two fixed windows (the previous window's count weighted by how much of it
+    still overlaps the sliding one), so a burst at a window's edge does not get twice the limit. The decision and
+    the count are one conditional UPDATE, which the database serialises per row: concurrent workers cannot both
+    take the last hit (PostgreSQL re-checks the WHERE after the row lock; SQLite's writers are serialised by
+    BEGIN IMMEDIATE). Commits nothing: the caller's transaction does, and a rolled-back caller leaves no count.
+    A bucket must always be used with the same `per_seconds`.
+    """
+    if len(bucket) > MAX_BUCKET_CHARS or limit < 1 or per_seconds <= 0:
+        raise ValueError("a bucket name of at most 48 characters, a limit ≥ 1 and a positive window")
+    now = now or utcnow()
+    moment = now.timestamp()
+    window = math.floor(moment / per_seconds)
+    elapsed = moment / per_seconds - window  # fraction of the current window gone, in [0, 1)
+    hashed = key_hash(bucket, key)
+    expires = datetime.fromtimestamp((window + 2) * per_seconds, tz=now.tzinfo) + timedelta(seconds=1)
+    if random.randrange(PRUNE_ONE_IN) == 0:
+        prune(session, now)
+    _ensure_row(session, bucket, hashed, window, expires)
+    earlier = session.execute(select(RateLimitCounter.count).where(*_row(bucket, hashed, window - 1)))
+    previous = earlier.scalar_one_or_none() or 0
+    # Allowed when the estimate with this hit stays within the limit: current + 1 + previous·(1 − f) ≤ limit.
+    threshold = limit - 1 - previous * (1 - elapsed)
+    taken = cast(
+        CursorResult[Any],
+        session.execute(
+            update(RateLimitCounter)
+            .where(*_row(bucket, hashed, window), RateLimitCounter.count <= threshold)
+            .values(count=RateLimitCounter.count + 1)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    if taken == 1:
+        return RateDecision(True, 0)
+    current = session.execute(select(RateLimitCounter.count).where(*_row(bucket, hashed, window))).scalar_one()
+    return RateDecision(False, _retry_after(previous, current, limit, elapsed, per_seconds))
+
+
+def _row(bucket: str, hashed: str, window: int) -> tuple[ColumnElement[bool], ...]:
+    return (
+        RateLimitCounter.bucket == bucket,
+        RateLimitCounter.key_hash == hashed,
+        RateLimitCounter.window_index == window,
+    )
+
+
+def _ensure_row(session: Session, bucket: str, hashed: str, window: int, expires: datetime) -> None:
+    # INSERT … ON CONFLICT DO NOTHING: two workers creating the same window's row both succeed, one row remains.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {"bucket": bucket, "key_hash": hashed, "window_index": window, "count": 0, "expires_at": expires}
+    session.execute(insert(RateLimitCounter).values(values).on_conflict_do_nothing())
+
+
+def _retry_after(previous: int, current: int, limit: int, elapsed: float, per_seconds: float) -> int:
+    """Seconds until one more hit fits: current + 1 + previous·(1 − f) ≤ limit (f: fraction of the window gone)."""
+    if current + 1 > limit:
+        # Not before the next window, where this window's count decays: current·(1 − f′) + 1 ≤ limit.
+        fraction = (1 - elapsed) + max(0.0, 1 - (limit - 1) / current)
+    else:
+        # Within this window, as the previous one slides out: previous·(1 − f) ≤ limit − 1 − current.
+        fraction = max(0.0, 1 - (limit - 1 - current) / previous - elapsed) if previous else 0.0
+    return max(1, math.ceil(fraction * per_seconds))
+
+
+def prune(session: Session, now: datetime | None = None) -> int:
+    """Deletes windows too old to count for anything; returns how many rows went."""
+    result = session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at < (now or utcnow())))
+    return cast(CursorResult[Any], result).rowcount
