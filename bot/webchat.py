@@ -136,8 +136,7 @@ class Quota:
     per_seconds: float
 
 
-# Per conversation: well above a person typing or tapping buttons (a report takes about ten turns, a few photos).
-MESSAGES_PER_CONVERSATION = Quota("chat_message_conversation", 30, 60)
+# Per conversation: photos well above a report's few (messages: CHAT_MESSAGES_PER_CONVERSATION_PER_MINUTE).
 PHOTOS_PER_CONVERSATION = Quota("chat_photo_conversation", 20, 3600)
 
 
@@ -172,7 +171,8 @@ async def _over_quota(request: Request, chat_id: str, *, photo: bool) -> JSONRes
         own, key = PHOTOS_PER_CONVERSATION, "photo_rate_limited"
         per_address = Quota("chat_photo_address", settings.chat_photos_per_address_per_hour, 3600)
     else:
-        own, key = MESSAGES_PER_CONVERSATION, "chat_rate_limited"
+        key = "chat_rate_limited"
+        own = Quota("chat_message_conversation", settings.chat_messages_per_conversation_per_minute, 60)
         per_address = Quota("chat_message_address", settings.chat_messages_per_address_per_minute, 60)
     factory, external_id = sessions_of(request), external_id_of(chat_id)
     refusal = await asyncio.to_thread(_quota_refusal, factory, external_id, client_key(request), own, per_address)

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     # Per client address (an IPv6 client's /64): loose, since a school or an office shares one address.
     sms_codes_per_address_per_hour: Annotated[int, Field(ge=1)] = 20
     chat_messages_per_address_per_minute: Annotated[int, Field(ge=1)] = 120
+    # Per conversation: well above a person typing or tapping buttons (a report takes about ten turns).
+    chat_messages_per_conversation_per_minute: Annotated[int, Field(ge=1)] = 30
     chat_photos_per_address_per_hour: Annotated[int, Field(ge=1)] = 100
 
     @model_validator(mode="after")

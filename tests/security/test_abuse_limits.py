@@ -273,7 +273,7 @@ def test_wrong_guesses_from_elsewhere_do_not_block_the_victims_right_code(
 def test_chat_messages_have_a_quota_per_conversation_and_per_address(
     client: TestClient, db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webchat, "MESSAGES_PER_CONVERSATION", webchat.Quota("chat_message_conversation", 3, 60))
+    monkeypatch.setattr(get_settings(), "chat_messages_per_conversation_per_minute", 3)
     headers = open_chat(client)
 
     def say(text: str, headers: dict[str, str]) -> httpx.Response:
