@@ -41,8 +41,14 @@ train: models/.trained ## Train the Rasa model when nlu/, config.yml or domain.y
 nlu-eval: $(RASA_VENV)/.installed models/.trained ## Score the model on the held-out split (nlu/tests/)
 	$(RASA_VENV)/bin/python -m nlu.evaluate --model models --tests nlu/tests
 
-asr-eval: $(VENV)/.installed ## Character error rate and real-time factor per ASR engine (DIR=folder with transcripts.tsv)
-	$(VENV)/bin/python -m telephony.asr_eval $(or $(DIR),tests/telephony/audio)
+dialogue-eval: setup ## Play the conversation set (tests/dialogues/) on the real stack; rate per language (ARGS='--lang ko')
+	$(VENV)/bin/python -m bench.dialogue_eval $(ARGS)
+
+asr-eval: $(VENV)/.installed ## CER, closed-answer accuracy and false accepts per ASR engine (DIR=folder with transcripts.tsv, ARGS=--json out.json …)
+	$(VENV)/bin/python -m telephony.asr_eval $(or $(DIR),tests/telephony/audio) $(ARGS)
+
+corpora: $(VENV)/.installed ## Lay out real Korean speech from local git copies (KOSPEECH=git dir, DEEPLY=git dir) in var/corpora/real, never committed
+	$(VENV)/bin/python -m telephony.corpora $(if $(KOSPEECH),--kospeech $(KOSPEECH)) $(if $(DEEPLY),--deeply $(DEEPLY))
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
@@ -91,4 +97,4 @@ models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) 
 	$(RASA_VENV)/bin/rasa train --config config.yml --domain domain.yml --data $(TRAINING_DATA) --out models --quiet
 	touch $@
 
-.PHONY: help run run-scaled setup test bench soak train nlu-eval asr-eval lint migrate purge backup restore admin shell
+.PHONY: help run run-scaled setup test bench soak train nlu-eval dialogue-eval asr-eval corpora lint migrate purge backup restore admin shell

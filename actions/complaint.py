@@ -1,10 +1,8 @@
-"""Filing a complaint: the complaint form's extraction and validation, the read-back, and submission."""
+"""Filing a complaint: the complaint form's extraction and validation, its questions, and submission."""
 
 from __future__ import annotations
 
 import logging
-import re
-from functools import cache
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -12,90 +10,35 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.complaint_checks import checked_place, leave_outside_seoul, outside_seoul, read_back_answer
+from actions.complaint_state import (
+    COMMANDS,
+    REPORT_SLOTS,
+    coordinates,
+    district_of_dong,
+    entity_values,
+    gps_place,
+    intent_of,
+    is_description,
+    may_change,
+    message_text,
+    place_spans,
+    previous_value,
+    stage,
+)
 from actions.context import caller_of, conversation_id_of, in_session, language_of, verified_claims
+from actions.report_turns import category_in_words, is_account, more_than_yes_no, place_answer, place_with_detail
 from civic import geo
 from civic.cases import file_case
 from civic.categories import CATEGORIES
-from civic.districts import DISTRICTS, is_district
+from civic.districts import is_district
 from civic.i18n import category_label, department_name, district_label, format_date
 from civic.workflow import announce_filing
 
 logger = logging.getLogger(__name__)
 
-REPORT_SLOTS = (
-    "category",
-    "district",
-    "dong",
-    "place",
-    "description",
-    "latitude",
-    "longitude",
-    "attachment_ids",
-    "confirm_report",
-    "correction_requested",
-)
-DETAIL_SLOTS = ("category", "district", "place", "description")
-NOT_AN_ANSWER = {
-    "affirm",
-    "deny",
-    "cancel_report",
-    "check_status",
-    "list_my_reports",
-    "request_human",
-    "help",
-    "greet",
-    "goodbye",
-    "thank",
-}
-# "I want to report illegal parking" names the problem but does not describe it.
-BARE_REQUEST = re.compile(
-    r"(신고|접수|민원).{0,6}(하고\s*싶|할게|하려|해\s*주|할래|하고싶|원해|어떻게|할 수|가능)"
-    r"|\b(report|file|complain|make a complaint)\b.{0,20}$"
-    r"|(通報|報告|申告|苦情).{0,6}(したい|します|お願い|どう|できます)",
-    re.IGNORECASE,
-)
-
-
-def is_description(text: str) -> bool:
-    text = text.strip()
-    if len(text) < 6:
-        return False
-    return not (BARE_REQUEST.search(text) and len(text) <= 40)
-
-
-@cache
-def district_of_dong() -> dict[str, str]:
-    """Dong names that belong to exactly one gu (신사동 exists in two, so it is left out)."""
-    owners: dict[str, set[str]] = {}
-    for gu in DISTRICTS:
-        for dong in geo.dongs_of(gu):
-            owners.setdefault(dong, set()).add(gu)
-    return {dong: next(iter(gus)) for dong, gus in owners.items() if len(gus) == 1}
-
-
-def coordinates(tracker: Tracker) -> tuple[float, float] | None:
-    metadata = verified_claims(tracker)  # photos and GPS only as the gateway signed them
-    try:
-        return float(metadata["latitude"]), float(metadata["longitude"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def gps_place(location: geo.Location, point: tuple[float, float]) -> str:
-    """The coordinates locate the problem precisely; the dong names it for people."""
-    return f"{location.dong_ko or location.gu_ko} (GPS {point[0]:.5f}, {point[1]:.5f})"
-
-
-FILLERS = re.compile(r"(아니요|아뇨|아니|no|not|いいえ|이요|요|です|it's|it is|in|[\s,.!?~])", re.IGNORECASE)
-
-
-def without_district_and_fillers(text: str, tracker: Tracker) -> str:
-    message = tracker.latest_message.get("text") or ""
-    if text == message.strip():
-        for entity in tracker.latest_message.get("entities", []):
-            if entity.get("entity") == "district":
-                text = text.replace(message[entity.get("start", 0) : entity.get("end", 0)], "")
-    return FILLERS.sub("", text)
+# Re-exported for actions/attachments.py and the tests.
+__all__ = ["coordinates", "gps_place", "is_description", "outside_seoul"]
 
 
 class ValidateComplaintForm(FormValidationAction):
@@ -103,6 +46,37 @@ class ValidateComplaintForm(FormValidationAction):
 
     def name(self) -> str:
         return "validate_complaint_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        city = outside_seoul(tracker)
+        if city is not None:
+            return leave_outside_seoul(dispatcher, tracker, city)
+        if stage(tracker) == "confirm_report":
+            events = read_back_answer(dispatcher, tracker)
+        else:
+            events = await super().run(dispatcher, tracker, domain)
+        # Photos (optional, never asked for) and the coordinates and dong of a shared position travel
+        # beside the form's slots.
+        metadata = verified_claims(tracker)
+        new = [str(i) for i in metadata.get("attachment_ids") or []]
+        known = list(tracker.get_slot("attachment_ids") or [])
+        if any(i not in known for i in new):
+            events.append(SlotSet("attachment_ids", known + [i for i in new if i not in known]))
+        point = coordinates(tracker)
+        location = geo.locate(*point) if point else None
+        if point and location:
+            events += [SlotSet("latitude", point[0]), SlotSet("longitude", point[1]), SlotSet("dong", location.dong_ko)]
+        return events
+
+    async def extract_category(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        # "안전 위험이요" typed to the category question names it even when the classifier is unsure.
+        text = message_text(tracker)
+        if stage(tracker) != "category" or text.startswith("/") or "category" in tracker.slots_to_validate():
+            return {}
+        category = category_in_words(text)
+        return {"category": category} if category else {}
 
     async def extract_district(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -123,60 +97,57 @@ class ValidateComplaintForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         point = coordinates(tracker)
-        if point is None or tracker.get_slot("place"):
+        location = geo.locate(*point) if point else None
+        asked = stage(tracker) == "place"
+        if point and location and (asked or not previous_value(tracker, "place")):
+            return {"place": gps_place(location, point)}
+        text = message_text(tracker)
+        if not asked or text.startswith("/") or intent_of(tracker) in COMMANDS:
             return {}
-        location = geo.locate(*point)
-        if location is None:
-            return {}
-        return {"place": gps_place(location, point)}
+        vague = tracker.get_slot("place_vague")
+        if vague:
+            # The landmark question was asked once: whatever comes back completes the place.
+            return {"place": place_with_detail(vague, place_answer(text))}
+        if intent_of(tracker) in ("affirm", "deny") and more_than_yes_no(text):
+            return {"place": text}  # "아니요, 신촌역 3번 출구 앞이에요" answers the question all the same
+        return {}
 
     async def extract_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = (tracker.latest_message.get("text") or "").strip()
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if text.startswith("/") or intent in NOT_AN_ANSWER:
+        text = message_text(tracker)
+        if stage(tracker) == "description" and not text.startswith("/") and intent_of(tracker) in ("affirm", "deny"):
+            # "消えているのではなく、点滅しています" may read as a "no"; it still answers the question.
+            return {"description": text} if more_than_yes_no(text) else {}
+        # Only a message that answers no other question tells more about the problem: never the place
+        # answer, and at the read-back only a correction or a further detail (read_back_answer).
+        if stage(tracker) not in (None, "category", "district") or text.startswith("/"):
             return {}
-        names_a_problem = any(e.get("entity") == "category" for e in tracker.latest_message.get("entities", []))
-        if (
-            intent == "report_complaint"
-            and is_description(text)
-            and (names_a_problem or not tracker.get_slot("description"))
-        ):
-            return {"description": text}  # a new full report replaces the old description too
-        if tracker.get_slot("correction_requested") and not any(
-            e.get("entity") in DETAIL_SLOTS for e in tracker.latest_message.get("entities", [])
-        ):
+        if intent_of(tracker) != "report_complaint" or not is_description(text):
+            return {}
+        if not is_account(text, place_spans(tracker)):
+            return {}
+        current = tracker.get_slot("description")
+        if not current or stage(tracker) is None:
             return {"description": text}
-        return {}
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        # The SDK returns only the required slots; photos (optional, never asked for) and the
-        # coordinates and dong of a shared position travel beside them.
-        events = await super().run(dispatcher, tracker, domain)
-        metadata = verified_claims(tracker)  # photos and GPS only as the gateway signed them
-        new = [str(i) for i in metadata.get("attachment_ids") or []]
-        known = list(tracker.get_slot("attachment_ids") or [])
-        if any(i not in known for i in new):
-            events.append(SlotSet("attachment_ids", known + [i for i in new if i not in known]))
-        point = coordinates(tracker)
-        location = geo.locate(*point) if point else None
-        if point and location:
-            events += [SlotSet("latitude", point[0]), SlotSet("longitude", point[1]), SlotSet("dong", location.dong_ko)]
-        return events
+        return {} if text in current else {"description": f"{current} / {text}"[:2000]}
 
     def validate_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value in CATEGORIES:
-            return {"category": value, "correction_requested": False, "confirm_report": None}
-        return {"category": None}
+        if not may_change(tracker, "category"):
+            return {"category": previous_value(tracker, "category")}
+        text = message_text(tracker)
+        if stage(tracker) is None and not is_description(text) and not category_in_words(text):
+            # "I'd like to file a complaint" names no problem: the classifier's guess would skip the question.
+            return {"category": None}
+        return {"category": value if value in CATEGORIES else None}
 
     def validate_district(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if isinstance(value, str) and is_district(value):
-            return {"district": value, "correction_requested": False, "confirm_report": None}
+            return {"district": value}
         dispatcher.utter_message(response="utter_unknown_district")
         return {"district": None}
 
@@ -184,29 +155,39 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        if len(without_district_and_fillers(text, tracker)) < 2:
-            # "마포구요" answers the district, not the place; "아니 구로구요" is a correction.
-            return {"place": None}
-        return {"place": text[:300], "correction_requested": False, "confirm_report": None}
+        if not may_change(tracker, "place") or text.startswith("/"):
+            return {"place": previous_value(tracker, "place")}
+        if text == message_text(tracker):
+            # The whole answer to "where exactly?" less "아니", "이에요", "です"; only its place phrase when it
+            # also tells the problem at length ("합정역 2번 출구 앞에 불법 주차된 차가 있어요").
+            places = entity_values(tracker, "place")
+            tells_problem = bool(entity_values(tracker, "category"))  # the classifier heard a complaint in it
+            long_story = places and tells_problem and is_account(text, place_spans(tracker), minimum=8)
+            text = str(places[-1]) if long_story else place_answer(text)
+        return checked_place(text, asked_once=stage(tracker) == "place" and bool(tracker.get_slot("place_vague")))
 
     def validate_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        if len(text) < 2:
-            return {"description": None}
-        return {"description": text[:2000], "correction_requested": False, "confirm_report": None}
+        says_only_where = (entity_values(tracker, "district") or entity_values(tracker, "place")) and not is_account(
+            text, place_spans(tracker)
+        )
+        if len(text) < 2 or (text == message_text(tracker) and says_only_where):
+            return {"description": previous_value(tracker, "description")}  # "아니 구로구요" corrects the gu
+        return {"description": text[:2000]}
 
-    def validate_confirm_report(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        changed = set(tracker.slots_to_validate()) & set(DETAIL_SLOTS)
-        if changed:
-            # "아니 구로구요": a correction, not a refusal; read the summary back again.
-            return {"confirm_report": None, "correction_requested": False}
-        if value is False:
-            return {"confirm_report": None, "correction_requested": True}
-        return {"confirm_report": value}
+
+class ActionAskPlace(Action):
+    """Asks where the problem is; after a vague answer, once, for a landmark, an address or a GPS share."""
+
+    def name(self) -> str:
+        return "action_ask_place"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        vague = tracker.get_slot("place_vague")
+        dispatcher.utter_message(response="utter_ask_place_detail" if vague else "utter_ask_place")
+        return []
 
 
 class ActionAskConfirmReport(Action):

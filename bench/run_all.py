@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import asr, console, console_live, filing, merkle, nlu, phone, soak, telegram, votes, webchat
+from bench import asr, console, console_live, filing, merkle, nlu, open311, phone, soak, telegram, votes, webchat
 
 
 def main() -> None:
@@ -16,6 +16,7 @@ def main() -> None:
     phone.main()
     merkle.main()
     votes.main()
+    open311.main()
     soak.main([])  # last: it needs Redis too, and takes about 7 minutes
 
 

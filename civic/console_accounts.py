@@ -483,6 +483,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "manage_users": ADMINS,
     "manage_routing": ADMINS,
     "manage_canned_answers": ADMINS,
+    "manage_api_keys": ADMINS,  # Open311 clients' keys (civic.api_keys)
     "read_audit": ADMINS,
 }
 # Actions on one case: an official may do them only on a case of their own department.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -84,3 +85,54 @@ def _alias_index() -> dict[str, str]:
 def resolve_district(text: str) -> str | None:
     """The gu's Korean name for 마포구, 마포, Mapo-gu, mapo, 麻浦区 or マポ区; None if unknown."""
     return _alias_index().get(_fold(text))
+
+
+@dataclass(frozen=True)
+class OutsideCity:
+    """A city or province outside Seoul that citizens name, in the three languages of the bot."""
+
+    ko: str
+    en: str
+    ja: str
+
+    def label(self, language: str) -> str:
+        return {"en": self.en, "ja": self.ja}.get(language, self.ko)
+
+
+# A bare Korean city name counts only before a particle, a space or the end ("부천에", "부천 상동"),
+# never inside a longer word ("고양이", "안양천" are in Seoul's own texts) nor as a destination ("부천 가는").
+_KO_AFTER = (
+    r"(?=시|역|에서|에|의|쪽|인데|이에요|예요|에요|이요|요|까지|부근|근처|[\s,.!?]|$)(?!\s*(?:가는|행|방향|방면))"
+)
+
+
+def _spelling_pattern(spelling: str) -> str:
+    escaped = re.escape(spelling)
+    if spelling.isascii():
+        return rf"(?<![A-Za-z]){escaped}(?![A-Za-z])"
+    if re.search(r"[가-힣]", spelling):
+        return rf"(?<![가-힣]){escaped}" + ("" if spelling.endswith("시") else _KO_AFTER)
+    return escaped
+
+
+@cache
+def _outside_cities() -> list[tuple[re.Pattern[str], OutsideCity, tuple[str, ...]]]:
+    table = []
+    for row in _read_csv(DATA_DIR / "outside_seoul.csv"):
+        city = OutsideCity(row["city_ko"], row["city_en"], row["city_ja"])
+        spellings = sorted(row["spellings"].split("|"), key=len, reverse=True)
+        pattern = re.compile("|".join(map(_spelling_pattern, spellings)), re.IGNORECASE)
+        exceptions = tuple(e.casefold() for e in (row["not_when_followed_by"] or "").split("|") if e)
+        table.append((pattern, city, exceptions))
+    return table
+
+
+def city_outside_seoul(text: str) -> tuple[int, int, OutsideCity] | None:
+    """The first city outside Seoul named in `text` (부천, Bucheon, 富川 …) with its span, or None."""
+    found: list[tuple[int, int, OutsideCity]] = []
+    for pattern, city, exceptions in _outside_cities():
+        for match in pattern.finditer(text):
+            if not any(text[match.start() :].casefold().startswith(e) for e in exceptions):
+                found.append((match.start(), match.end(), city))
+                break
+    return min(found, key=lambda f: f[0]) if found else None

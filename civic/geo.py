@@ -20,6 +20,7 @@ SEOUL_DIR = Path(__file__).resolve().parent / "data" / "seoul"
 GU_FILE = SEOUL_DIR / "juso_2015_json_seoul_municipalities_geo.json"
 DONG_FILE = SEOUL_DIR / "kostat_2013_seoul_submunicipalities_geo_fromtopo.json"
 DONG_LIST = SEOUL_DIR / "seoul_admin_dong_kostat2013.csv"
+LEGAL_DONG_LIST = SEOUL_DIR / "seoul_legal_dong_juso2015.csv"
 
 # The KOSTAT 2013 dong map sits about 310 m south and 180 m east of its true place (southkorea/
 # seoul-maps issue #2: the source shapefile's datum was converted without the Tokyo→WGS84 shift);
@@ -138,3 +139,14 @@ def _dongs_by_gu() -> dict[str, list[str]]:
 def dongs_of(gu_ko: str) -> list[str]:
     """Administrative dongs of a gu (2013 list), sorted; empty for an unknown gu."""
     return list(_dongs_by_gu().get(gu_ko, []))
+
+
+@cache
+def dong_names() -> frozenset[str]:
+    """Every dong name of Seoul as people write it: administrative (상계1동) and legal (상계동), ko and en."""
+    names: set[str] = set()
+    for path in (DONG_LIST, LEGAL_DONG_LIST):
+        with path.open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                names |= {row["dong_ko"], row["dong_en"]}
+    return frozenset(filter(None, names))

@@ -86,6 +86,8 @@ class Case(Base):
         Index("ix_cases_category_created", "category", "created_at"),
         # The dashboard's city-wide overdue count.
         Index("ix_cases_status_due", "status", "due_at"),
+        # Open311's GET requests: the newest cases first, a page at a time (civic.open311).
+        Index("ix_cases_created_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,6 +114,8 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when an operator closed this case as a duplicate of another one (civic.console_cases.merge).
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # The reporter's email, phone and name sent with an Open311 request, sealed like phones (civic.open311_filing).
+    contact_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CaseEvent(Base):
@@ -154,6 +158,11 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A caller's answer the 120 line's confidence gate did not believe: the report field it answers ("place",
+    # "description") until an operator types what was said (telephony/transcripts.py).
+    to_transcribe: Mapped[str | None] = mapped_column(String(16))
+    transcript: Mapped[str | None] = mapped_column(Text)
+    transcribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class InboundUpdate(Base):
@@ -506,3 +515,19 @@ class CategoryDeadline(Base):
     category: Mapped[str] = mapped_column(String(32), primary_key=True)
     days: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """A key an Open311 client posts requests with; only the SHA-256 of the key is stored (civic.api_keys)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # the key's first characters, to tell keys apart in lists
+    rate_limit_per_minute: Mapped[int] = mapped_column(default=60)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

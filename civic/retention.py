@@ -6,7 +6,8 @@ A conversation's transcript is kept for RETENTION_TRANSCRIPT_DAYS after its last
 RETENTION_MEDIA_DAYS after it arrived, both for as long as a case filed from (or followed by) the conversation
 is open. Rows stay so that ids, counts and the event log still add up: message texts become "" and their data
 keeps only ids and codes, with {"purged": true}; a file's row keeps its hash and size with an empty path.
-Cases are the city's record and are not touched.
+Cases are the city's record and are not touched, but for the contact an Open311 client sent with one, dropped
+as long after the case closed.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class PurgeCounts:
     inbound_updates: int = 0  # raw channel updates (a Telegram message as it arrived), long handled
     attachments: int = 0
     files_deleted: int = 0
+    contacts: int = 0  # Open311 reporters' sealed contacts, on cases closed longer ago than transcripts are kept
 
 
 def _open_case_conversations() -> Select[tuple[int | None]]:
@@ -198,6 +200,18 @@ def purge_media(session: Session, now: datetime, settings: Settings, *, dry_run:
     return PurgeCounts(attachments=attachments, files_deleted=files)
 
 
+def purge_contacts(session: Session, now: datetime, settings: Settings, *, dry_run: bool) -> int:
+    """Drops the contact an Open311 client sent with a case once the case has been closed as long as a transcript."""
+    cutoff = now - timedelta(days=settings.retention_transcript_days)
+    stale = (Case.contact_ciphertext.is_not(None), Case.status.in_(CLOSED_STATUSES), Case.updated_at < cutoff)
+    count = session.execute(select(func.count()).select_from(Case).where(*stale)).scalar_one()
+    if count and not dry_run:
+        session.execute(
+            update(Case).where(*stale).values(contact_ciphertext=None).execution_options(synchronize_session=False)
+        )
+    return int(count)
+
+
 def purge(session: Session, now: datetime | None = None, *, dry_run: bool = False) -> PurgeCounts:
     """One retention run in the caller's transaction; files are deleted at once, so commit right after.
 
@@ -214,6 +228,7 @@ def purge(session: Session, now: datetime | None = None, *, dry_run: bool = Fals
         inbound_updates=transcripts.inbound_updates,
         attachments=media.attachments,
         files_deleted=media.files_deleted,
+        contacts=purge_contacts(session, now, settings, dry_run=dry_run),
     )
 
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = 8
     timezone: str = "Asia/Seoul"
+    # Open311 GeoReport v2 (civic/open311.py): our jurisdiction_id, and a new API key's writes per minute.
+    open311_jurisdiction_id: str = "seoul.go.kr"
+    open311_key_rate_per_minute: Annotated[int, Field(ge=1)] = 60
     # Telegram is off while the token is unset; the rest of the stack runs without it.
     telegram_bot_token: str | None = None
     telegram_mode: Literal["webhook", "polling"] = "webhook"

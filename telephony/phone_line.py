@@ -38,20 +38,22 @@ from civic.phone_calls import (
 from civic.settings import Settings
 from telephony import phone_texts as say
 from telephony import twiml
-from telephony.asr import Recognizers, Transcript, is_foreign
+from telephony.asr import Recognizers
 from telephony.audio import PHONE_RATE, phone_to_model_rate, wav_bytes
 from telephony.expectations import (
     OPERATOR_KEY,
-    OPERATOR_PHRASES,
     Choice,
     Expectation,
     after_reply,
-    asks_for_operator,
+    best_choice,
     case_number_from_keys,
+    district_choices,
     main_menu,
     menu_text,
 )
 from telephony.responses import response_name
+from telephony.transcripts import FIELD_OF_RESPONSE
+from telephony.understanding import listen_closed, listen_free
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -329,53 +331,70 @@ class PhoneLine:
         audio = phone_to_model_rate(speech.samples)
         # A caller in another language shows it in the first answer, or by not being understood; listening
         # for it on every turn would cost every turn a second decoding.
-        heard = await self._recognise(expectation, audio, detect_language=state.turn == 0 or state.misses > 0)
-        choice = expectation.match(heard.text) if expectation.kind == "grammar" and heard.text else None
-        if heard.language != "ko" and is_foreign(heard):
-            sentence = say.FOREIGN_LANGUAGE[heard.language]
+        detect = state.turn == 0 or state.misses > 0
+        listen = listen_closed if expectation.kind == "grammar" else listen_free
+        heard = await listen(self.recognizers, expectation, audio, detect_language=detect)
+        if heard.outcome == "foreign":
+            sentence = say.FOREIGN_LANGUAGE[heard.transcript.language]
             return await self._again(
-                state, say.FOREIGN_LANGUAGE_KO, miss=True, heard=heard.text, foreign=(heard.language, sentence)
+                state,
+                say.FOREIGN_LANGUAGE_KO,
+                miss=True,
+                heard=heard.text,
+                foreign=(heard.transcript.language, sentence),
             )
-        if choice is None and asks_for_operator(heard.text):
+        if heard.outcome == "operator":
             # "상담원" works at any point; where the bot offered an operator button, Rasa takes the choice.
             return await self._hand_off(state, "caller_asked", say.HANDING_OFF, heard=heard.text)
-        if not heard.text:
+        if heard.outcome == "empty":
             return await self._again(state, say.NOT_HEARD, miss=True)
-        wav = wav_bytes(speech.samples, PHONE_RATE)
-        recording = await self._db(lambda s: store_audio(s, conversation_id=state.conversation_id, wav=wav).id)
-        if choice is not None:
-            inbound = self._choice_inbound(state, choice, heard.text, attachment_ids=(recording,))
+        if heard.outcome == "refused":
+            log.info("answer not believed (%s)", heard.verdict.reason)  # never the words: they may be a guess
+            return await self._not_believed(state, speech)
+        recording = await self._keep(state, speech)
+        if heard.choice is not None:
+            inbound = self._choice_inbound(state, heard.choice, heard.text, attachment_ids=(recording,))
         else:
             inbound = Inbound("phone", state.call_sid, text=heard.text, attachment_ids=(recording,))
         return await self._to_bot(state, inbound, heard=heard.text)
 
-    async def _recognise(self, expectation: Expectation, audio: np.ndarray, *, detect_language: bool) -> Transcript:
-        """A closed question first by its grammar; an answer outside it, and open questions, free-form.
+    async def _keep(self, state: CallState, speech: Speech, to_transcribe: str | None = None) -> str:
+        """Stores the caller's turn as a WAV for the operators; flagged when they must type what was said."""
+        wav = wav_bytes(speech.samples, PHONE_RATE)
 
-        "상담원" is a hot word at the menu, and at a closed question only once the answer is not one of the
-        expected ones: biased towards it from the start, Whisper heard 상담원 in some district names and would
-        have transferred those callers. A description is transcribed with no bias at all.
-        """
-        if expectation.kind != "grammar":
-            menu = [*expectation.phrases, *OPERATOR_PHRASES] if expectation.choices else []
-            return await self.recognizers.free_form(audio, hotwords=menu, detect_language=detect_language)
-        grammar = expectation.phrases
-        if self.recognizers.grammar_engine == "vosk":
-            grammar = [*grammar, *OPERATOR_PHRASES]  # a grammar hears nothing it does not list
-        heard = await self.recognizers.grammar(audio, grammar)
-        if heard.text and (expectation.match(heard.text, threshold=1.0) or asks_for_operator(heard.text)):
-            return heard  # an expected answer said whole: the fast path
-        # A near miss ("마포도" for 마포구, but also "강남원" for 상담원) is checked by a second, open listen.
-        second = await self.recognizers.free_form(
-            audio, hotwords=[*expectation.phrases, *OPERATOR_PHRASES], detect_language=detect_language
-        )
-        if asks_for_operator(second.text) or expectation.match(second.text):
-            return second
-        return heard if heard.text and expectation.match(heard.text) else second
+        def store(session: Session) -> str:
+            attachment = store_audio(session, conversation_id=state.conversation_id, wav=wav)
+            attachment.to_transcribe = to_transcribe
+            return attachment.id
+
+        return await self._db(store)
+
+    async def _not_believed(self, state: CallState, speech: Speech) -> TurnResult:
+        """The gate refused the words: a place or description goes on as a recording, anything else is asked
+        once more (with its keys) and then handed to an operator with the recording."""
+        expectation = state.expectation
+        field = FIELD_OF_RESPONSE.get(expectation.response or "") if expectation.kind == "free" else None
+        if field is not None:
+            recording = await self._keep(state, speech, to_transcribe=field)
+            marker = say.UNHEARD_MARKERS[field]
+            inbound = Inbound("phone", state.call_sid, text=marker, attachment_ids=(recording,))
+            return await self._to_bot(state, inbound, heard=marker, lead=say.KEPT_FOR_OPERATOR)
+        if state.misses >= 1:
+            recording = await self._keep(state, speech)
+            return await self._hand_off(
+                state, "not_understood", say.HANDING_OFF_NOT_UNDERSTOOD, attachment_ids=(recording,)
+            )
+        lead = say.NOT_CAUGHT
+        if expectation.response == "utter_ask_district":
+            lead = f"{lead} {say.NOT_CAUGHT_DISTRICT}"
+        return await self._again(state, lead, miss=True)
 
     def _choice_inbound(
         self, state: CallState, choice: Choice, heard: str, attachment_ids: tuple[str, ...] = ()
     ) -> Inbound:
+        if choice.payload == "/deny" and best_choice(heard, district_choices()) is not None:
+            # "아니요, 구로구요" at the read-back: a correction the bot's NLU reads from the words, not a bare no.
+            return Inbound("phone", state.call_sid, text=heard, attachment_ids=attachment_ids)
         return Inbound(
             "phone",
             state.call_sid,
@@ -385,13 +404,16 @@ class PhoneLine:
             attachment_ids=attachment_ids,
         )
 
-    async def _to_bot(self, state: CallState, inbound: Inbound, *, heard: str) -> TurnResult:
+    async def _to_bot(self, state: CallState, inbound: Inbound, *, heard: str, lead: str = "") -> TurnResult:
         # One message id per turn: a retried turn (a reconnecting stream) is answered from the transcript.
         inbound = replace(inbound, client_message_id=f"{state.call_sid}:{state.turn}")
         outcome = await self.gateway.handle(inbound)
         if outcome.status == "unavailable":
             return await self._hand_off(state, "bot_unavailable", say.UNAVAILABLE, heard=heard)
         spoken, expectation, hand_off, hang_up = self._speak(outcome)
+        if lead and expectation is not None:
+            spoken = f"{lead} {spoken}"
+            expectation = replace(expectation, prompt=spoken)
         if hand_off:
             return await self._hand_off(state, "caller_asked", say.HANDING_OFF, heard=heard, recorded=True)
         if expectation is None:
@@ -422,7 +444,8 @@ class PhoneLine:
                 continue
             hang_up = hang_up or name == "utter_goodbye"
             parts.append(
-                say.PHONE_FORMS.get(name or "") or say.spoken(reply.text) + say.PHONE_SUFFIXES.get(name or "", "")
+                say.PHONE_FORMS.get(name or "")
+                or say.unheard_read_back(say.spoken(reply.text)) + say.PHONE_SUFFIXES.get(name or "", "")
             )
             last_name, last_buttons = name, reply.buttons
         if not parts:
@@ -471,7 +494,14 @@ class PhoneLine:
         )
 
     async def _hand_off(
-        self, state: CallState, reason: str, text: str, *, heard: str = "", recorded: bool = False
+        self,
+        state: CallState,
+        reason: str,
+        text: str,
+        *,
+        heard: str = "",
+        recorded: bool = False,
+        attachment_ids: tuple[str, ...] = (),
     ) -> TurnResult:
         """Queue the caller for a 120 operator with the conversation, its transcript and the filled slots."""
         slots = await self._slots(state.call_sid)
@@ -489,7 +519,7 @@ class PhoneLine:
                 direction="out",
                 sender="system",
                 text=text,
-                data={"handoff": reason, "slots": slots},
+                data={"handoff": reason, "slots": slots, "attachment_ids": list(attachment_ids)},
                 dedupe_key=f"{state.call_sid}:handoff",
             )
             if has_report_content(slots):

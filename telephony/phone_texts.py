@@ -29,6 +29,20 @@ UNAVAILABLE = "죄송해요, 지금 시스템이 원활하지 않아 상담원�
 CONNECTING_OPERATOR = "상담원을 연결합니다."
 OPERATOR_DONE = "상담이 끝났습니다. 120 다산콜센터를 이용해 주셔서 감사합니다."
 ALREADY_ENDED = "통화가 이미 종료되었어요."
+# The confidence gate did not believe a closed answer: asked once more, with the keys.
+NOT_CAUGHT = "죄송해요, 잘 못 들었어요."
+NOT_CAUGHT_DISTRICT = "구 이름만 짧게 말씀해 주세요."
+HANDING_OFF_NOT_UNDERSTOOD = (
+    "말씀을 알아듣기 어려워 상담원에게 연결해 드릴게요. 녹음하신 말씀도 함께 전달돼요. 잠시만 기다려 주세요."
+)
+# …nor a place or description: nothing of it is read back; the recording waits for an operator to type it.
+KEPT_FOR_OPERATOR = "말씀하신 내용은 녹음으로 보관해서 상담원이 직접 듣고 적어 둘게요."
+# What reaches the bot (and the case) instead of words the line did not believe, by the question's field. The
+# operator's transcript replaces it in the case (telephony/transcripts.py); read aloud it says what it is. The
+# bot's NLU reads these as a report (0.76 / 0.77 when chosen), so the form takes them like any spoken answer; a
+# place marker also fills an empty description, as a spoken place that reads like a report does.
+UNHEARD_MARKERS = {"place": "녹음 파일에 남긴 위치", "description": "녹음 파일에 남긴 내용"}
+UNHEARD_SPOKEN = {"place": "녹음으로 남기신 위치", "description": "녹음으로 남기신 내용"}
 MENU_HINT = "{label} {key}번"
 # Spoken forms of chat texts that talk about screens and buttons, by domain response name.
 PHONE_FORMS = {
@@ -70,6 +84,13 @@ def spoken(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     joined = " ".join(line if line[-1] in ".?!:," else line + "." for line in lines)
     return re.sub(r"\s+", " ", joined).strip()
+
+
+def unheard_read_back(text: str) -> str:
+    """A bot text with the markers of unbelieved answers said as what they are (the recording kept)."""
+    for field, marker in UNHEARD_MARKERS.items():
+        text = text.replace(marker, UNHEARD_SPOKEN[field])
+    return text
 
 
 def has_final_consonant(word: str) -> bool:

@@ -26,7 +26,7 @@ from civic.db import get_session_factory
 from civic.outbox import unregister_sender
 from civic.settings import get_settings
 from civic.votes import BallotBox, close_due_polls
-from operator_console import admin_pages, case_pages, dashboard, live_queue, outbox_pages
+from operator_console import admin_pages, api_key_pages, case_pages, dashboard, live_queue, outbox_pages
 from operator_console import conversations as console_conversations
 from operator_console import routes as console
 from operator_console.queue_hub import QueueHub
@@ -35,7 +35,7 @@ from telephony.asr import Recognizers
 from telephony.phone_line import CallControl, PhoneLine
 from telephony.sms import CHANNEL as SMS_CHANNEL
 from telephony.sms import SmsDelivery
-from webapp import ledger_api
+from webapp import ledger_api, open311
 from webapp import polls as poll_pages
 from webapp.errors import validation_failed
 from webapp.limits import BodyReadTimeout, BodySizeLimit
@@ -171,6 +171,7 @@ def create_app() -> FastAPI:
     app.include_router(webchat_phone.router)
     app.include_router(poll_pages.router)
     app.include_router(ledger_api.api)
+    app.include_router(open311.router)
     app.include_router(telegram_webhook.router)
     app.include_router(voice.router)
     app.include_router(console.router)
@@ -178,6 +179,7 @@ def create_app() -> FastAPI:
     app.include_router(case_pages.router)
     app.include_router(dashboard.router)
     app.include_router(admin_pages.router)
+    app.include_router(api_key_pages.router)
     app.include_router(console_conversations.router)
     app.include_router(outbox_pages.router)
 

@@ -22,27 +22,55 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 CASE_ID = re.compile(r"(?<![A-Za-z0-9])SR[\s\-_]*(20\d\d)[\s\-_]*(\d{1,6})(?!\d)", re.IGNORECASE)
-NEGATION_AFTER = re.compile(r"^\s*(?:가|이|는|은)?\s*(?:말고|아니고|아니라|아님|아닌|x\b)|^\s*(?:is\s+)?(?:wrong|not\b)|^\s*(?:じゃなく|ではなく|じゃない)", re.IGNORECASE)
+NEGATION_AFTER = re.compile(
+    r"^\s*(?:가|이|는|은)?\s*(?:말고|아니고|아니라|아님|아닌|틀렸|잘못|x\b)|^\s*(?:is\s+)?(?:wrong|not\b)"
+    r"|^\s*(?:じゃなく|ではなく|じゃない|(?:が|は)?\s*(?:違|間違))",
+    re.IGNORECASE,
+)
 NEGATION_BEFORE = re.compile(r"(?:not|isn't|not in)\s*$", re.IGNORECASE)
 HANGUL = re.compile(r"[가-힣]")
 
 # Korean place markers: station, road address, lot number, landmark + position word.
-KO_PLACE_TOKEN = re.compile(
-    r"(?:\d+번\s*출구|[가-힣0-9]+역|[가-힣0-9]+(?:대로|로|길)\s*\d+(?:-\d+)?|\d+(?:-\d+)?\s*번지|"
-    r"[가-힣0-9]+(?:아파트|초등학교|중학교|고등학교|학교|공원|시장|병원|교회|빌라|마트|편의점|사거리|삼거리|교차로|육교|다리|대교|주민센터|빌딩|센터|상가|골목))"
+KO_LANDMARK = (
+    r"아파트|초등학교|중학교|고등학교|학교|공원|시장|병원|교회|빌라|마트|편의점|사거리|삼거리|교차로|육교|다리|대교|주민센터|"
+    r"빌딩|센터|상가|골목|횡단보도|정류장|주차장|놀이터|정문|후문|광장|터널|지하도|거리|먹자골목|원룸촌|카페|은행|약국|파출소|구청"
 )
-KO_POSITION = re.compile(r"(앞|옆|근처|건너편|맞은편|뒤|쪽|입구|출구|사거리|골목)(?:에서|에|이요|요|인데|입니다)?$")
-EN_PLACE = re.compile(
-    r"\b(?:in front of|near|next to|outside|opposite|across from|behind|by|at|on)\s+"
-    r"((?:the\s+)?[A-Za-z0-9][\w\-' ]{2,60}?(?:station(?:,?\s+exit\s*\d+)?|st\.?|street|road|rd\.?|avenue|ave|-ro|-gil|ro|gil|exit\s*\d+|park|school|market|apartments?|building|mart|gs25|cu|intersection|crossing|bridge|\d+))\b",
+KO_PLACE_TOKEN = re.compile(
+    rf"(?:\d+번\s*출구|[가-힣0-9]+역|[가-힣0-9]+(?:대로|로|길)\s*\d+(?:-\d+)?|\d+(?:-\d+)?\s*번지|[가-힣0-9]+(?:{KO_LANDMARK}))"
+)
+KO_POSITION = re.compile(r"(앞|옆|근처|건너편|맞은편|뒤|뒤쪽|뒤편|쪽|입구|출구|사거리|골목|부근|주변|방향)(?:에서|에|이요|요|인데|입니다)?$")
+# Words that continue a place phrase after its first marker ("망원시장 뒤쪽 골목, 망원로 8길 입구").
+KO_PLACE_MORE = re.compile(
+    rf"^(?:\d+(?:-\d+)?(?:번지|번|호|동|길|가|단지)?|[가-힣0-9]*(?:대로|로|길|{KO_LANDMARK})|[가-힣0-9]+역|"
+    r"앞|옆|근처|건너편|맞은편|뒤|뒤쪽|뒤편|쪽|입구|출구|부근|주변|바로|인도|도로|차도|골목길|방향|나와서|안쪽|모퉁이)"
+    r"(?:에서|에|이요|요|인데|입니다|이에요|예요|에요|이고|,)?$"
+)
+KO_PHRASE_END = re.compile(r"(에서|에|이요|요|인데|입니다|이에요|예요|에요|이고)$")
+# "위치는 …이에요", "場所は…です", "the place is …": the citizen says outright where it is.
+EXPLICIT_PLACE = re.compile(
+    r"(?:위치는|장소는|주소는|場所は|住所は|\b(?:the )?(?:place|location|address) is\s+)(.+?)(?:이에요|예요|에요|입니다|이요|です|[.。!！?？\n]|$)",
     re.IGNORECASE,
 )
-VAGUE_EN_PLACE = re.compile(r"^(?:my|our|this|that|the)\s+(?:street|road|block|area|neighbou?rhood|place)$", re.IGNORECASE)
-# A station names a place better than anything else in the sentence, so it is tried first.
-JA_PLACES = (
-    re.compile(r"([^\s、。！？!?をがはに]{1,20}駅(?:\d+番出口)?(?:の)?(?:前|近く|付近|横|隣|向かい)?)"),
-    re.compile(r"([^\s、。！？!?をがはに]{1,20}?(?:通り|交差点|出口|入口|公園|学校|市場|マンション|ビル|コンビニ)(?:の)?(?:前|近く|付近|横|隣|向かい)?)"),
+EN_PLACE = re.compile(
+    r"\b(?:in front of|near|next to|outside|opposite|across from|behind|by|at|on)\s+"
+    r"((?:the\s+)?[A-Za-z0-9][\w\-' ]{2,60}?(?:\bstation(?:,?\s+exit\s*\d+)?|\bst\.?|\bstreet|\broad|\brd\.?|\bavenue|"
+    r"\bave|-ro|-gil|\bro|\bgil|\bexit\s*\d+|\bpark|\bschool|\bmarket|\bapartments?|\bbuilding|\bmart|\bgs25|\bcu|"
+    r"\bintersection|\bcrossing|\bbridge|\b\d+)(?:\s*\d+(?:-\d+)?(?:-gil\s*\d+)?)?)\b",
+    re.IGNORECASE,
 )
+# "outside my building", "on our street": nothing a field officer could find.
+VAGUE_EN_PLACE = re.compile(
+    r"^(?:my|our|your|his|her|their)\b|^(?:this|that|the)\s+(?:street|road|block|area|neighbou?rhood|place)$", re.IGNORECASE
+)
+# Japanese: landmarks chained with の ("駅三駅の3番出口の前"), a station first when there is one.
+JA_NAME = r"[^\s、。！？!?をがはにでへとのも「」]"
+JA_LANDMARK = (
+    rf"{JA_NAME}{{0,20}}?(?:駅|通り|交差点|出口|入口|公園|学校|市場|マンション|ビル|コンビニ|病院|ホテル|路地|横断歩道|バス停|"
+    rf"広場|商店街|区役所|センター|アパート|歩道橋)|{JA_NAME}{{1,12}}?(?:路|ギル)\d+(?:-\d+)?|\d+番出口|{JA_NAME}{{1,4}}洞"
+)
+JA_POSITION = r"前|近く|付近|横|隣|向かい|裏|そば|側|周辺|あたり|辺り|入口|出口"
+JA_PLACE = re.compile(rf"((?:{JA_LANDMARK})(?:の?(?:{JA_LANDMARK}|{JA_POSITION}))*)")
+JA_STATION = re.compile(rf"({JA_NAME}{{1,20}}?駅(?:の?(?:{JA_LANDMARK}|{JA_POSITION}))*)")
 
 
 def _load_alias_rows(path: Path) -> List[Dict[Text, Text]]:
@@ -155,29 +183,46 @@ def find_case_ids(text: Text) -> Iterable[Tuple[int, int, Text]]:
         yield match.start(), match.end(), f"SR-{match.group(1)}-{int(match.group(2)):06d}"
 
 
-def find_place(text: Text, gazetteer: Gazetteer) -> Optional[Tuple[int, int, Text]]:
-    """A short phrase naming where the problem is, or None when the text names no place."""
+def _korean_place(text: Text, gazetteer: Gazetteer) -> Optional[Tuple[int, int, Text]]:
+    """From the first place marker on, every token that still names the place, up to "…에"."""
     tokens = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", text)]
     dong = gazetteer.dong(text)
     for i, (start, end, token) in enumerate(tokens):
-        marker = KO_PLACE_TOKEN.search(token) or (dong is not None and start <= dong[0] < end)
-        if not marker:
+        if not (KO_PLACE_TOKEN.search(token) or (dong is not None and start <= dong[0] < end)):
             continue
         last = i
-        for j in range(i, min(i + 6, len(tokens))):
-            last = j
-            if KO_POSITION.search(tokens[j][2]) or re.search(r"(에서|에)$", tokens[j][2]):
+        for j in range(i, min(i + 10, len(tokens))):
+            word = tokens[j][2]
+            if j > i and not KO_PLACE_MORE.match(word) and not KO_PLACE_TOKEN.search(word):
                 break
-        else:
-            last = i
-        phrase = text[start : tokens[last][1]]
-        phrase = re.sub(r"(에서|에|이요|요|인데|입니다)$", "", phrase)
-        return start, tokens[last][1], phrase
-    for match in EN_PLACE.finditer(text):
-        # "on my street" says nothing a field officer could find.
-        if not VAGUE_EN_PLACE.match(match.group(1)):
-            return match.start(1), match.end(1), match.group(1)
-    for pattern in JA_PLACES:
+            last = j
+            if KO_PHRASE_END.search(word.rstrip(",")) and not word.endswith(","):
+                break
+        phrase = text[start : tokens[last][1]].rstrip(",")
+        # Written without spaces ("마포구망원동망원시장앞에쓰래기…"), the place ends at its first "에".
+        glued = re.search(r"(?:에서|에)(?=[가-힣])", phrase)
+        if glued and " " not in phrase[: glued.start()]:
+            phrase = phrase[: glued.start()]
+        phrase = KO_PHRASE_END.sub("", phrase)
+        return start, start + len(phrase), phrase
+    return None
+
+
+def find_place(text: Text, gazetteer: Gazetteer) -> Optional[Tuple[int, int, Text]]:
+    """A phrase naming where the problem is, kept whole ("망원시장 뒤쪽 골목, 망원로 8길 입구"), or None."""
+    explicit = EXPLICIT_PLACE.search(text)
+    if explicit and len(explicit.group(1).strip()) >= 2:
+        value = explicit.group(1).strip()
+        return explicit.start(1), explicit.start(1) + len(value), value
+    korean = _korean_place(text, gazetteer)
+    if korean:
+        return korean
+    found = [m for m in EN_PLACE.finditer(text) if not VAGUE_EN_PLACE.match(m.group(1))]
+    # "on every lamp post in front of X station exit 2": the phrase with a station or a number wins.
+    found.sort(key=lambda m: not re.search(r"station|exit|\d", m.group(1), re.IGNORECASE))
+    if found:
+        return found[0].start(1), found[0].end(1), found[0].group(1)
+    for pattern in (JA_STATION, JA_PLACE):
         match = pattern.search(text)
         if match:
             return match.start(1), match.end(1), match.group(1)

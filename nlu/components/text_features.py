@@ -29,10 +29,13 @@ def korean_morphemes(text: str) -> str:
     return " ".join(t.form for t in _kiwi().tokenize(text) if t.tag[0] in "NVX" or t.tag in ("SL", "SH", "MAG"))
 
 
-def sentence_classifier(c: float, max_ngram: int = 4, kiwi_morphemes: bool = False) -> Pipeline:
+def sentence_classifier(
+    c: float, max_ngram: int = 4, kiwi_morphemes: bool = False, class_weight: dict[str, float] | None = None
+) -> Pipeline:
     parts: List[Tuple[str, Any]] = [
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, max_ngram), sublinear_tf=True)),
     ]
     if kiwi_morphemes:
         parts.append(("morphemes", TfidfVectorizer(analyzer="word", token_pattern=r"\S+", preprocessor=korean_morphemes)))
-    return Pipeline([("features", FeatureUnion(parts)), ("clf", LogisticRegression(C=c, max_iter=3000))])
+    classifier = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
+    return Pipeline([("features", FeatureUnion(parts)), ("clf", classifier)])

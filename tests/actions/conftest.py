@@ -56,3 +56,35 @@ def make_tracker(
             "latest_action_name": "action_listen",
         }
     )
+
+
+def turn(
+    text: str,
+    intent: str = "inform",
+    *,
+    stage: str | None = None,
+    before: dict[str, Any] | None = None,
+    candidates: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Tracker:
+    """A message to the complaint form as Rasa sends it to the validation: the slots `before` the message,
+    the message, the question it answers (`stage`) and the slots the NLU filled from it (`candidates`)."""
+    slot_events = [{"event": "slot", "name": k, "value": v} for k, v in (before or {}).items()]
+    events = [
+        *slot_events,
+        {"event": "user", "text": text},
+        {"event": "slot", "name": "requested_slot", "value": stage},
+        {"event": "action", "name": "complaint_form"},
+        *({"event": "slot", "name": k, "value": v} for k, v in (candidates or {}).items()),
+    ]
+    slots = {**(before or {}), **(candidates or {}), "requested_slot": stage}
+    return make_tracker(
+        text=text,
+        intent=intent,
+        entities=entities,
+        slots=slots,
+        events=events,
+        metadata=metadata,
+        active_loop="complaint_form",
+    )

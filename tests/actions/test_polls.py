@@ -97,8 +97,9 @@ def only_polls_by(monkeypatch: pytest.MonkeyPatch) -> Any:
     return limit
 
 
-async def test_open_polls_are_listed_as_buttons(session_factory: sessionmaker[Session]) -> None:
-    poll = make_poll(session_factory)
+async def test_open_polls_are_listed_as_buttons(session_factory: sessionmaker[Session], only_polls_by: Any) -> None:
+    poll = make_poll(session_factory, created_by="listed-as-buttons")
+    only_polls_by("listed-as-buttons")  # polls other modules left open would push it past the listed ten
     [message], _ = await run(ActionListPolls(), make_tracker(text="투표 목록", intent="list_polls"))
     assert message["response"] == "utter_open_polls"
     assert {"title": poll.title, "payload": f'/vote{{"poll_id":"{poll.public_id}"}}'} in message["buttons"]

@@ -14,7 +14,9 @@ from civic.cases import file_case
 from civic.db import session_scope
 from civic.models import Attachment, Case, Conversation, Message, PhoneCall, ReportDraft
 from civic.phones import get_or_create_citizen
+from telephony.audio import read_wav, wav_bytes
 from telephony.local_twilio import FakeTwilioAPI
+from telephony.phone_texts import KEPT_FOR_OPERATOR, UNHEARD_MARKERS
 from telephony.simulate import CallReport, CallSimulator
 from tests.e2e.stack import Stack
 from tests.inprocess_app import new_phone
@@ -209,3 +211,45 @@ async def test_noise_is_not_taken_for_an_answer(stack: Stack, twilio_api: FakeTw
         await call.hang_up()
     # Asked again for the district: nothing was filled from noise.
     assert "어느 구" in turn.replies[-1]
+
+
+async def test_the_line_files_only_what_it_believes_it_heard(
+    stack: Stack, twilio_api: FakeTwilioAPI, db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Issue 13: a whole sentence at the category question was filed as "하수구" (the hot words said back), and an
+    unclear place was read back and filed as made-up syllables."""
+    sentence = clip("합정역 2번 출구 앞에 불법 주차된 차가 있어요")
+    samples, rate = read_wav(Path(sentence))
+    mumbled = tmp_path / "mumbled.wav"  # the sentence backwards: speech to the endpointer, no words to Whisper
+    mumbled.write_bytes(wav_bytes(samples[::-1].copy(), rate))
+    call = simulator(stack, twilio_api, e164(new_phone()))
+    async with httpx.AsyncClient(timeout=60) as http:
+        await call.dial(http)
+        await call.play("dtmf:1")
+        asked = (await call.play(sentence)).replies[-1]
+        if "어느 구" not in asked:  # not sure of the category: asked once more, with the keys
+            assert asked.startswith("죄송해요, 잘 못 들었어요.") and "불법 주정차는 1번" in asked
+            asked = (await call.play("dtmf:1")).replies[-1]
+        assert "어느 구" in asked
+        await call.play(clip("마포구"))
+        kept = (await call.play(str(mumbled))).replies[-1]
+        assert kept.startswith(KEPT_FOR_OPERATOR)
+        asked = kept
+        if "어떤 상황인지" in asked:
+            asked = (await call.play(clip("학교 앞에 차가 계속 서 있어요"))).replies[-1]
+        assert "이대로 접수할까요?" in asked and "유형: 불법 주정차" in asked and "녹음으로 남기신 위치" in asked
+        filed = (await call.play("dtmf:1")).replies[-1]
+        assert "신고가 접수되었어요" in filed
+        report = await call.hang_up()
+    with session_scope(db) as session:
+        conversation = conversation_of(session, report)
+        case = session.execute(select(Case).where(Case.conversation_id == conversation.id)).scalar_one()
+        assert (case.category, case.district, case.place) == ("illegal_parking", "마포구", UNHEARD_MARKERS["place"])
+        flagged = session.execute(select(Attachment).where(Attachment.case_id == case.id)).scalars().all()
+        # The robotic description may be kept as a recording too; nothing Whisper guessed is in the case.
+        assert "place" in {a.to_transcribe for a in flagged}
+        assert case.description in (
+            UNHEARD_MARKERS["place"],
+            UNHEARD_MARKERS["description"],
+            "학교 앞에 차가 계속 서 있어요",
+        )

@@ -117,3 +117,106 @@ def test_a_gps_position_gives_district_and_dong(citizen: ChatClient, db: session
     case = filed_case(db, citizen.say("네", payload="/affirm"))
     assert case.district == "중구" and case.latitude == pytest.approx(37.5663)
     assert case.dong
+
+
+# Issue 15: slot hygiene, places an inspector can find, and places outside Seoul.
+
+
+def test_a_place_correction_changes_the_place_and_keeps_the_description(
+    citizen: ChatClient, db: sessionmaker[Session]
+) -> None:
+    first = "동작구 노량진 학원가에 보안등이 깜빡거려요"
+    assert "위치" in texts(citizen.say(first))
+    assert "이대로 접수할까요" in texts(citizen.say("노량진역 1번 출구"))
+    asked = texts(citizen.say("위치가 틀렸어요"))
+    assert "위치" in asked and "이대로 접수할까요" not in asked, asked
+    summary = texts(citizen.say("노량진 컵밥거리 뒤쪽 골목이에요"))
+    assert "노량진 컵밥거리 뒤쪽 골목" in summary and first in summary, summary
+    case = filed_case(db, citizen.say("네", payload="/affirm"))
+    assert_routed(db, case, "broken_streetlight", "동작구")
+    assert (case.place, case.description) == ("노량진 컵밥거리 뒤쪽 골목", first)
+
+
+def test_a_category_correction_changes_only_the_category(citizen: ChatClient, db: sessionmaker[Session]) -> None:
+    first = "서대문구 신촌역 앞에 맨홀 뚜껑이 들려 있어요"
+    assert "이대로 접수할까요" in texts(citizen.say(first))
+    assert "고칠까요" in texts(citizen.say("아니요", payload="/deny"))
+    summary = texts(citizen.say("유형이 안전 위험이에요"))
+    assert "안전 위험" in summary and "이대로 접수할까요" in summary, summary
+    case = filed_case(db, citizen.say("네", payload="/affirm"))
+    assert_routed(db, case, "safety", "서대문구")
+    assert case.description == first and "신촌역" in case.place
+
+
+def test_the_place_answer_is_never_the_description(citizen: ChatClient, db: sessionmaker[Session]) -> None:
+    citizen.say("쓰레기 무단투기 신고요")
+    citizen.say("관악구요")
+    summary = texts(citizen.say("신림역 근처 원룸촌 골목"))
+    assert "이대로 접수할까요" in summary, summary
+    case = filed_case(db, citizen.say("네", payload="/affirm"))
+    assert_routed(db, case, "illegal_dumping", "관악구")
+    assert case.place == "신림역 근처 원룸촌 골목" and case.description == "쓰레기 무단투기 신고요"
+
+
+def test_japanese_sidewalk_report_with_a_dong_asks_where_in_it(citizen: ChatClient, db: sessionmaker[Session]) -> None:
+    first = "ホテルの前の歩道のブロックが壊れていて、スーツケースが引っかかります。場所は鍾路区の仁寺洞です"
+    asked = texts(citizen.say(first))
+    assert "詳しく" in asked, asked
+    summary = texts(citizen.say("仁寺洞のホテルの前"))
+    assert "受け付けますか" in summary, summary
+    case = filed_case(db, citizen.say("はい", payload="/affirm"))
+    assert_routed(db, case, "broken_sidewalk", "종로구")
+    assert (case.place, case.description) == ("仁寺洞のホテルの前", first)
+
+
+def test_a_dong_alone_is_not_a_place(citizen: ChatClient, db: sessionmaker[Session]) -> None:
+    asked = texts(citizen.say("노원구 상계동에 불법 현수막이 잔뜩 걸려 있어요"))
+    assert "자세히" in asked, asked
+    summary = texts(citizen.say("상계역 2번 출구 앞 사거리요"))
+    assert "이대로 접수할까요" in summary, summary
+    case = filed_case(db, citizen.say("네", payload="/affirm"))
+    assert_routed(db, case, "illegal_banner", "노원구")
+    assert case.place == "상계동 상계역 2번 출구 앞 사거리"
+
+
+def test_addresses_and_landmarks_are_kept_whole(citizen: ChatClient, db: sessionmaker[Session]) -> None:
+    assert "위치" in texts(citizen.say("마포구에 누가 쓰레기를 몰래 버리고 가요"))
+    citizen.say("망원시장 뒤쪽 골목, 망원로 8길 입구")
+    case = filed_case(db, citizen.say("네", payload="/affirm"))
+    assert case.place == "망원시장 뒤쪽 골목, 망원로 8길 입구"
+
+    assert "場所" in texts(citizen.say("江南区で歩道のブロックが割れていて危ないです"))
+    citizen.say("駅三駅の3番出口の前です")
+    case = filed_case(db, citizen.say("はい", payload="/affirm"))
+    assert (case.place, case.district) == ("駅三駅の3番出口の前", "강남구")
+
+
+def test_a_place_outside_seoul_is_told_where_to_go_and_not_filed(
+    citizen: ChatClient, db: sessionmaker[Session]
+) -> None:
+    answer = texts(citizen.say("부천시 상동에 쓰레기가 잔뜩 버려져 있어요"))
+    assert "부천시" in answer and "서울" in answer and "110" in answer and "epeople.go.kr" in answer, answer
+    assert not CASE_NUMBER.search(answer)
+    # The draft is gone: the next report starts afresh, without 부천's description.
+    summary = texts(citizen.say("구로구 신도림역 1번 출구 앞에 쓰레기가 쌓여 있어요"))
+    assert "이대로 접수할까요" in summary and "부천" not in summary, summary
+    case = filed_case(db, citizen.say("네", payload="/affirm"))
+    assert case.district == "구로구" and "부천" not in case.description
+
+
+def test_english_and_japanese_corrections_name_the_detail(citizen: ChatClient, db: sessionmaker[Session]) -> None:
+    citizen.say("Garbage bags have been dumped next to Hapjeong station exit 5 in Mapo-gu")
+    asked = texts(citizen.say("the district is wrong"))
+    assert "district" in asked.lower() and "Shall I file it" not in asked, asked
+    summary = texts(citizen.say("Seodaemun-gu"))
+    assert "Seodaemun-gu" in summary and "Shall I file it" in summary, summary
+    case = filed_case(db, citizen.say("yes", payload="/affirm"))
+    assert (case.district, case.category) == ("서대문구", "illegal_dumping")
+    assert "Hapjeong" in case.place
+
+    citizen.say("麻浦区の弘大入口駅の前の街灯が消えています")
+    assert "区" in texts(citizen.say("区が違います"))
+    summary = texts(citizen.say("西大門区です"))
+    assert "西大門区" in summary and "受け付けますか" in summary, summary
+    case = filed_case(db, citizen.say("はい", payload="/affirm"))
+    assert (case.district, case.category) == ("서대문구", "broken_streetlight")

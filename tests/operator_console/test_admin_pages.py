@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from telephony.local_twilio import local_twilio
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import CSRF, PASSWORD, log_in, new_user
 
-PAGES = ("", "/users", "/departments", "/routing", "/deadlines", "/canned")
+PAGES = ("", "/users", "/departments", "/routing", "/deadlines", "/canned", "/api-keys")
 TEST_CODES = "test-admin-"  # departments these tests create, removed after each test
 
 
@@ -92,6 +93,7 @@ def test_every_admin_page_renders_for_an_admin(client: TestClient, db: sessionma
         "/routing": "Routing table",
         "/deadlines": "Category deadlines",
         "/canned": "Canned answers",
+        "/api-keys": "Open311 API keys",
     }
     for path, title in titles.items():
         page = client.get(f"/console/admin{path}")
@@ -267,3 +269,36 @@ def test_canned_answer_forms_and_escaping(client: TestClient, db: sessionmaker[S
     assert len(actions) == 4
     empty = post(client, "/canned", language="ko", title=" ", text="x")
     assert empty.headers["location"].endswith("error=title_required")
+
+
+# ---- Open311 API keys ---------------------------------------------------------------------------------------------
+
+
+def test_api_key_forms(client: TestClient, db: sessionmaker[Session]) -> None:
+    from civic.api_keys import hash_key, verify_key
+    from civic.models import ApiKey
+
+    me = as_admin(client, db)
+    name = f"FixMyStreet <b>{uuid.uuid4().hex[:6]}</b>"
+    created = post(client, "/api-keys", name=name, rate_limit_per_minute="120")
+    assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
+    match = re.search(r'<code class="secret">(o311_[A-Za-z0-9_-]+)</code>', created.text)
+    assert match and "&lt;b&gt;" in created.text and "<b>" not in created.text
+    secret = match.group(1)
+    with session_scope(db) as session:
+        key = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(secret))).scalar_one()
+        assert key.rate_limit_per_minute == 120 and key.created_by == me and key.last_used_at is None
+        key_id = key.id
+    listing = client.get("/console/admin/api-keys").text
+    assert secret not in listing and secret[:12] in listing  # shown once, then only its prefix
+    refused = post(client, "/api-keys", name="", rate_limit_per_minute="")
+    assert refused.headers["location"].endswith("error=name_required")
+    refused = post(client, "/api-keys", name="x", rate_limit_per_minute="-5")
+    assert refused.headers["location"].endswith("error=bad_rate")
+    revoked = post(client, f"/api-keys/{key_id}/revoke")
+    assert revoked.headers["location"] == "/console/admin/api-keys?done=key_revoked"
+    with session_scope(db) as session:
+        assert verify_key(session, secret=secret) is None
+    assert [e.target for e in audit_of(db, me, "api_key.created")] == [f"api_key:{key_id}"]
+    assert [e.target for e in audit_of(db, me, "api_key.revoked")] == [f"api_key:{key_id}"]
+    assert post(client, "/api-keys/999999/revoke").headers["location"].endswith("error=unknown_key")

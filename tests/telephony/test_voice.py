@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
@@ -19,12 +20,17 @@ from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
 from civic import console_accounts as accounts
+from civic.cases import file_case
 from civic.db import session_scope
-from civic.models import Conversation, Message, PhoneCall
+from civic.media import store_audio
+from civic.models import Attachment, AuditEntry, Case, Conversation, Message, PhoneCall
 from civic.phones import encrypt_phone
 from telephony import media_stream, stream_tokens
-from telephony.audio import FRAME_BYTES, MULAW_SILENCE
+from telephony.asr import Transcript
+from telephony.audio import FRAME_BYTES, MULAW_SILENCE, PHONE_RATE, pcm_to_mulaw, wav_bytes
+from telephony.expectations import Expectation, after_reply
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
+from telephony.phone_texts import KEPT_FOR_OPERATOR, UNHEARD_MARKERS
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import CSRF, log_in, new_user
@@ -400,3 +406,157 @@ def test_an_operator_takes_a_queued_caller_on_the_desk_phone_and_the_bot_gets_th
         assert session.get(Conversation, conversation_id).held_by_user_id is None  # type: ignore[union-attr]
     forged = client.post("/telephony/operator-done", data=call_params(call_sid), headers={"X-Twilio-Signature": "x"})
     assert forged.status_code == 403
+
+
+# ---- the confidence gate, with scripted decodings (telephony/understanding.py calls these) ---------------------------
+
+
+class ScriptedRecognizers:
+    """Stands in for the speech models: every decoding of every turn is `heard`."""
+
+    grammar_engine = "whisper"
+    free_form_engine = "whisper"
+    whisper_options = None
+
+    def __init__(self, heard: Transcript) -> None:
+        self.heard = heard
+
+    async def grammar(self, audio: Any, phrases: Any, *, vad: bool = True) -> Transcript:
+        return self.heard
+
+    async def free_form(self, audio: Any, **options: Any) -> Transcript:
+        return self.heard
+
+
+def speak(ws: WebSocketTestSession) -> None:
+    """A second of loud tone, then silence until the endpointer ends the turn (its content is scripted)."""
+    tone = (np.sin(np.arange(PHONE_RATE) * 2 * np.pi * 300 / PHONE_RATE) * 8000).astype(np.int16)
+    samples = np.concatenate([tone, np.zeros(PHONE_RATE * 2, dtype=np.int16)])
+    for number, start in enumerate(range(0, len(samples), FRAME_BYTES), start=2):
+        payload = base64.b64encode(pcm_to_mulaw(samples[start : start + FRAME_BYTES])).decode()
+        ws.send_text(json.dumps({"event": "media", "sequenceNumber": str(number), "media": {"payload": payload}}))
+
+
+def call_at(client: TestClient, db: sessionmaker[Session], call_sid: str, expectation: Expectation) -> ET.Element:
+    """A new call whose first turn already expects `expectation` (as if the bot had just asked it)."""
+    greeting = dial(client, call_sid)
+    with session_scope(db) as session:
+        call = session.execute(select(PhoneCall).where(PhoneCall.call_sid == call_sid)).scalar_one()
+        call.expectation = expectation.to_json()
+    return greeting
+
+
+def spoken_turn(
+    client: TestClient, twilio: FakeTwilioAPI, call_sid: str, document: ET.Element, turn: int
+) -> ET.Element:
+    with open_stream(client, document) as ws:
+        send_start(ws, call_sid, turn)
+        speak(ws)
+        document = updates_for(twilio, call_sid, turn + 1)[-1]
+        ws.send_text(json.dumps({"event": "stop", "stop": {}}))
+    return document
+
+
+GARBAGE_PLACE = "하, 소녀기, 온스, 부, 하, 배, 부, 롯, 주"
+SUMMARY = (
+    "신고 내용을 확인해 주세요:\n• 유형: 불법 주정차\n• 구: 마포구\n• 위치: {place}\n• 내용: 차가 서 있어요\n"
+    "이대로 접수할까요?"
+)
+
+
+def test_a_place_the_gate_refuses_is_kept_as_a_recording_and_never_read_back(
+    client: TestClient,
+    twilio: FakeTwilioAPI,
+    db: sessionmaker[Session],
+    rasa: FakeRasa,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    line = client.app.state.phone_line  # type: ignore[attr-defined]
+    monkeypatch.setattr(line, "recognizers", ScriptedRecognizers(Transcript(GARBAGE_PLACE, "whisper", 0.1)))
+    buttons = [{"title": "네, 접수해 주세요", "payload": "/affirm"}, {"title": "고칠 게 있어요", "payload": "/deny"}]
+    monkeypatch.setattr(
+        rasa,
+        "answer",
+        lambda turn: [
+            {"recipient_id": turn["sender"], "text": SUMMARY.format(place=turn["message"]), "buttons": buttons}
+        ],
+    )
+    call_sid = new_call_sid()
+    place = after_reply("정확한 위치를 말씀해 주세요.", [], "utter_ask_place")
+    document = spoken_turn(client, twilio, call_sid, call_at(client, db, call_sid, place), 0)
+    assert rasa.turns[-1]["message"] == UNHEARD_MARKERS["place"]  # the bot gets the marker, not the guess
+    reply = said(document)
+    assert reply.startswith(KEPT_FOR_OPERATOR)
+    assert "녹음으로 남기신 위치" in reply and "소녀기" not in reply
+    with session_scope(db) as session:
+        conversation = session.execute(select(Conversation).where(Conversation.external_id == call_sid)).scalar_one()
+        recordings = session.execute(select(Attachment).where(Attachment.conversation_id == conversation.id)).scalars()
+        assert [(a.kind, a.to_transcribe, a.transcript) for a in recordings] == [("audio", "place", None)]
+        texts = session.execute(select(Message.text).where(Message.conversation_id == conversation.id)).scalars()
+        assert not any("소녀기" in text for text in texts)
+
+
+def test_a_closed_answer_the_gate_refuses_is_asked_once_more_then_goes_to_an_operator(
+    client: TestClient, twilio: FakeTwilioAPI, db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = client.app.state.phone_line  # type: ignore[attr-defined]
+    echo = Transcript("종로구 중구 용산구 성동구 광진구", "whisper", 0.1)  # the hot words said back
+    monkeypatch.setattr(line, "recognizers", ScriptedRecognizers(echo))
+    call_sid = new_call_sid()
+    district = after_reply("서울 어느 구인가요?", [], "utter_ask_district")
+    first = spoken_turn(client, twilio, call_sid, call_at(client, db, call_sid, district), 0)
+    assert said(first).startswith("죄송해요, 잘 못 들었어요. 구 이름만")
+    assert first.find("Enqueue") is None
+    second = spoken_turn(client, twilio, call_sid, first, 1)
+    assert second.findtext("Enqueue") == "120-operators"
+    assert "녹음하신 말씀도 함께" in said(second)
+    with session_scope(db) as session:
+        conversation = session.execute(select(Conversation).where(Conversation.external_id == call_sid)).scalar_one()
+        assert conversation.handoff_reason == "phone: not_understood"
+        handoff = (
+            session.execute(
+                select(Message).where(Message.conversation_id == conversation.id, Message.sender == "system")
+            )
+            .scalars()
+            .all()[-1]
+        )
+        [recording] = handoff.data["attachment_ids"]
+        assert session.get(Attachment, recording).kind == "audio"  # type: ignore[union-attr]
+
+
+def test_an_operator_types_a_recordings_transcript_into_the_case(client: TestClient, db: sessionmaker[Session]) -> None:
+    with session_scope(db) as session:
+        recording = store_audio(session, conversation_id=None, wav=wav_bytes(np.zeros(800, dtype=np.int16), 8000))
+        recording.to_transcribe = "place"
+        case = file_case(
+            session,
+            category="illegal_parking",
+            district="마포구",
+            place=UNHEARD_MARKERS["place"],
+            description="차가 서 있어요",
+            channel="phone",
+            attachment_ids=[recording.id],
+        )
+        number, attachment_id = case.number, recording.id
+    page = f"/console/cases/{number}"
+    client.cookies.clear()
+    log_in(client, new_user(db, "operator"))
+    html = client.get(page).text
+    assert "받아 적을 녹음" in html and attachment_id in html
+    token = CSRF.search(html).group(1)  # type: ignore[union-attr]
+    form = {"attachment": attachment_id, "transcript": "합정역 2번 출구 앞"}
+    assert client.post(f"{page}/transcribe", data=form, follow_redirects=False).status_code == 403  # no CSRF token
+    empty = client.post(
+        f"{page}/transcribe", data=form | {"transcript": " ", "csrf_token": token}, follow_redirects=False
+    )
+    assert empty.headers["location"].endswith("?error=transcript_required")
+    done = client.post(f"{page}/transcribe", data=form | {"csrf_token": token}, follow_redirects=False)
+    assert done.headers["location"].endswith("?done=transcribe")
+    with session_scope(db) as session:
+        case = session.execute(select(Case).where(Case.number == number)).scalar_one()
+        assert case.place == "합정역 2번 출구 앞"  # later notices read the case
+        attachment = session.get(Attachment, attachment_id)
+        assert attachment is not None and attachment.transcript == "합정역 2번 출구 앞"
+        entry = session.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).scalar_one()
+        assert (entry.action, entry.target) == ("case.transcribe", number)
+    assert "받아 적을 녹음" not in client.get(page).text
