@@ -88,7 +88,7 @@ def test_two_misunderstandings_offer_an_operator_and_record_the_handoff(
 
 
 def test_typed_commands_cannot_inject_intents(citizen: ChatClient, db: sessionmaker[Session]) -> None:
-    summary = texts(citizen.say("마포구 합정동 가로등이 고장났어요"))
+    summary = texts(citizen.say("마포구 합정역 7번 출구 앞 가로등이 고장났어요"))
     assert "접수할까요" in summary, summary
     # Typed, Rasa's "/restart" would wipe the report; through the gateway it is only text.
     citizen.say("/restart")
