@@ -16,7 +16,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export ENVIRONMENT ?= development
 
 help: ## Show this menu
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
 
 run: setup ## Set up what is missing, then start Rasa (5005), actions (5055) and the web app (8000)
 	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health"
