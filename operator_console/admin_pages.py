@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,10 +16,9 @@ from civic.console_cases import ActionRefused, PermissionDenied
 from civic.db import session_scope
 from civic.districts import DISTRICTS
 from civic.i18n import LANGUAGE_NAMES, LANGUAGES, category_label
-from civic.settings import get_settings
 from operator_console.audit import audit, client_ip, session_factory
 from operator_console.auth import CONSOLE_PATH, require_csrf, require_role
-from operator_console.routes import render_page
+from operator_console.routes import local_time, render_page
 
 ADMIN_PATH = f"{CONSOLE_PATH}/admin"
 router = APIRouter(prefix=ADMIN_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
@@ -103,10 +100,6 @@ def _page(request: Request, admin_user: ConsoleIdentity, name: str, done: str, e
     return render_page(request, name, user=admin_user, done=DONE.get(done), error=ERRORS.get(error), **context)
 
 
-def _local(moment: datetime) -> str:
-    return f"{moment.astimezone(ZoneInfo(get_settings().timezone)):%Y-%m-%d %H:%M}"
-
-
 def _change(
     request: Request, actor: ConsoleIdentity, page: str, done: str, work: Callable[[Session, str], object]
 ) -> Response:
@@ -147,7 +140,7 @@ def users_page(request: Request, actor: Admin, done: str = "", error: str = "") 
         departments=departments,
         roles=[(role, ROLE_LABELS[role]) for role in ROLES],
         min_password=MIN_PASSWORD_CHARS,
-        local=_local,
+        local=local_time,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +15,7 @@ from civic.db import session_scope
 from civic.settings import get_settings
 from operator_console.audit import audit, client_ip, session_factory
 from operator_console.auth import CONSOLE_PATH, require_csrf, require_role
-from operator_console.routes import render_page
+from operator_console.routes import local_time, render_page
 
 KEYS_PATH = f"{CONSOLE_PATH}/admin/api-keys"
 router = APIRouter(prefix=KEYS_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
@@ -40,7 +39,7 @@ ERRORS = {
 def _local(moment: datetime | None) -> str:
     if moment is None:
         return "—"
-    return f"{moment.astimezone(ZoneInfo(get_settings().timezone)):%Y-%m-%d %H:%M}"
+    return local_time(moment)
 
 
 def _page(request: Request, actor: ConsoleIdentity, *, done: str = "", error: str = "", **context: Any) -> Response:

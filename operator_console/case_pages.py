@@ -5,9 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -24,12 +22,11 @@ from civic.districts import DISTRICTS
 from civic.errors import CaseNotFound, InvalidTransition
 from civic.i18n import category_label, status_label
 from civic.media import UnsupportedMedia, is_attachment_id, media_path
-from civic.models import Attachment, Case, Conversation, Department
-from civic.settings import get_settings
+from civic.models import Attachment, Case, Conversation, Department, Message
 from operator_console.audit import audit, client_ip, session_factory
 from operator_console.auth import CONSOLE_PATH, RowId, current_user, require_csrf
 from operator_console.charts import seoul_map
-from operator_console.routes import SECURITY_HEADERS, render_page
+from operator_console.routes import SECURITY_HEADERS, local_time, render_page
 from telephony import transcripts
 
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
@@ -72,12 +69,6 @@ ERRORS = {
 }
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(get_settings().timezone)
-
-
-def _local(moment: datetime) -> str:
-    return f"{moment.astimezone(_zone()):%Y-%m-%d %H:%M}"
 
 
 @dataclass(frozen=True)
@@ -91,12 +82,17 @@ class Line:
     attachment_ids: list[str]
 
 
+def attachment_ids_of(message: Message) -> list[str]:
+    """The photo and recording ids a transcript message carries."""
+    return [str(i) for i in message.data.get("attachment_ids") or []]
+
+
 def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[str, Any]:
     case = service.visible_case(session, user, number)
     # Officials see only the case's part of a shared conversation, and its media (service.report_messages).
     messages = service.case_transcript(session, user, case, limit=TRANSCRIPT_LIMIT)
     lines = [
-        Line(m.sender, m.direction, _local(m.created_at), m.text, [str(i) for i in m.data.get("attachment_ids") or []])
+        Line(m.sender, m.direction, local_time(m.created_at), m.text, attachment_ids_of(m))
         for m in messages
     ]
     referenced = [i for line in lines for i in line.attachment_ids]
@@ -123,8 +119,8 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
         "status_label": status_label(case.status, "ko"),
         "category_label": category_label(case.category, "ko"),
         "department": case.department,
-        "created_at": _local(case.created_at),
-        "events": [(e, _local(e.created_at)) for e in case.events],
+        "created_at": local_time(case.created_at),
+        "events": [(e, local_time(e.created_at)) for e in case.events],
         "lines": lines,
         "transcript_cut": len(lines) >= TRANSCRIPT_LIMIT,
         "conversation": conversation,
@@ -132,7 +128,7 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
         "recordings": [a for a in attachments if a.kind == "audio"],
         "to_transcribe": transcripts.waiting(session, case),
         "may_transcribe": user.role != "official",
-        "similar": [(s, _local(s.created_at)) for s in service.similar_for(session, user, case)],
+        "similar": [(s, local_time(s.created_at)) for s in service.similar_for(session, user, case)],
         "transcript_scoped": user.role == "official",
         "followers": service.followers_of(session, case),
         "merged_into": merged_into,

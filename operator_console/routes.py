@@ -178,14 +178,15 @@ def _newest_cases(session: Session, user: ConsoleIdentity) -> list[CaseRow]:
             place=case.place,
             description=case.description[:DESCRIPTION_CHARS],
             department=case.department.name_ko,
-            created_at=_local(case.created_at, zone),
+            created_at=local_time(case.created_at, zone),
         )
         for case in session.execute(query).scalars()
     ]
 
 
-def _local(moment: datetime, zone: ZoneInfo) -> str:
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+def local_time(moment: datetime, zone: ZoneInfo | None = None) -> str:
+    """A moment as every console page shows it: the city's time zone, to the minute."""
+    return f"{moment.astimezone(zone or ZoneInfo(get_settings().timezone)):%Y-%m-%d %H:%M}"
 
 
 @router.get("/cases", response_class=HTMLResponse)
