@@ -12,7 +12,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from telephony.audio import MODEL_RATE
+from telephony.first_word import FirstWordScorer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -185,6 +186,15 @@ class WhisperEngine:
         self.options = options or DecodeOptions()
         _install_short_window()  # used per decoding as its options say
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+        self._first_word: FirstWordScorer | None = None
+
+    def first_word(self, audio: np.ndarray, words: Mapping[str, Sequence[str]]) -> dict[str, float]:
+        """For each label, the probability that `audio` begins with one of its words (telephony.first_word)."""
+        if self._first_word is None:
+            self._first_word = FirstWordScorer(
+                self.model, window_frames=SHORT_WINDOW_FRAMES, window_margin=SHORT_WINDOW_MARGIN
+            )
+        return self._first_word.scores(audio, words)
 
     def transcribe(
         self,
@@ -385,6 +395,10 @@ class Recognizers:
         return await self._whisper_queue.run(
             URGENT, lambda: self.whisper().transcribe(audio, hotwords=phrases, vad=vad)
         )
+
+    async def first_word(self, audio: np.ndarray, words: Mapping[str, Sequence[str]]) -> dict[str, float]:
+        """Whisper's probability of each label's words said first (a yes/no answer), ahead of other decodings."""
+        return await self._whisper_queue.run(URGENT, lambda: self.whisper().first_word(audio, words))
 
     async def free_form(
         self,

@@ -37,6 +37,14 @@ PAYLOAD_PHRASES: dict[str, tuple[str, ...]] = {
     "/request_human": OPERATOR_PHRASES,
     "/cancel_report": ("취소", "신고 취소", "취소해 주세요"),
 }
+# The words a yes or a no begins with, scored as the first word (telephony.first_word); none extends another
+# of its answer ("아니" covers 아니요, 아니오, 아니에요), and none is a common word's start ("내" is 내일's).
+FIRST_WORDS: dict[str, tuple[str, ...]] = {
+    "/affirm": ("네", "예", "응", "yes"),
+    "/deny": ("아니", "아뇨", "아닙니다", "no"),
+}
+# In a long answer only these begin a yes or a no: "그래요 요즘 병원에 다니거든요" is a sentence, not a yes.
+CORE_ANSWER_WORDS = frozenset({*(w for ws in FIRST_WORDS.values() for w in ws), "아니요", "아니오"})
 PAYLOAD_LABELS = {"/affirm": "네", "/deny": "아니요", "/request_human": "상담원 연결", "/cancel_report": "신고 취소"}
 CATEGORY_PHRASES: dict[str, tuple[str, ...]] = {
     "illegal_parking": ("불법 주정차", "불법 주차", "주정차", "주차"),
@@ -65,7 +73,9 @@ NATIVE_NUMBERS = {
     "하나": 1, "둘": 2, "셋": 3, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8, "아홉": 9, "열": 10,
 }  # fmt: skip
 ORDINALS = {"첫": 1, "두": 2, "세": 3, "네": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8, "아홉": 9, "열": 10}
-SHORT_ANSWER_ONLY = frozenset({"내"})
+# 내 is 네 misheard only when another yes follows ("내 맞아요"); alone or before more words it is "my" or the
+# start of 내일 ("내일이 어머니 생신인데" came out as a lone "내").
+CONFIRMED_BY_NEXT_WORD = frozenset({"내"})
 SAID_LATER = 0.9
 SHORT_ANSWER_WORDS = 3  # "저 강서구에 사는데요"; longer is a sentence
 SPECIFIC_CHARS = 4
@@ -145,7 +155,7 @@ def words(text: str) -> list[str]:
 
 
 def said_in_answer(heard_words: Sequence[str], phrase: str, choice: Choice) -> bool:
-    """`said`, with one more rule for a long answer: only a specific phrase counts inside it.
+    """`said`, with more rules for a long answer: only a specific phrase counts inside it, a yes or no only by its word.
 
     Measured on real out-of-set sentences: short words inside them ("봉사" heard as 공사, "카드로" as 가로등,
     "위기" as 위험) made a sentence at a closed question an option. A full district name or a phrase of four
@@ -153,9 +163,12 @@ def said_in_answer(heard_words: Sequence[str], phrase: str, choice: Choice) -> b
     """
     if not said(heard_words, phrase, anywhere=choice.anywhere):
         return False
-    if phrase in SHORT_ANSWER_ONLY and len(heard_words) > 2:
-        return False  # "내 일이 어머니 생신인데": 내 is "my" before a sentence, 네 misheard only alone
+    if phrase in CONFIRMED_BY_NEXT_WORD:
+        rest = heard_words[1:]
+        return len(rest) == 1 and any(said(rest, p, anywhere=False) for p in choice.phrases if p != phrase)
     long_answer = len(heard_words) > SHORT_ANSWER_WORDS
+    if long_answer and choice.payload in FIRST_WORDS and fold(phrase) not in CORE_ANSWER_WORDS:
+        return False
     return not (choice.anywhere and long_answer) or phrase == choice.text or len(fold(phrase)) >= SPECIFIC_CHARS
 
 

@@ -36,7 +36,7 @@ class Verdict:
     """Whether a decoding passed, and if not, why (for the logs and the measurement)."""
 
     passed: bool
-    reason: str = "ok"  # ok, empty, low_logprob, no_speech, compressed, echo, garbage, low_confidence
+    reason: str = "ok"  # ok, first_word, empty, low_logprob, no_speech, compressed, echo, garbage, low_confidence
 
 
 def _phrase_hits(text: str, phrases: Sequence[str]) -> list[str]:

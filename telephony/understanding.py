@@ -5,6 +5,7 @@ The phone line and `telephony.asr_eval` both call these, so the measurement is o
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -12,9 +13,22 @@ import numpy as np
 from telephony.asr import DecodeOptions, Recognizers, Transcript, is_foreign
 from telephony.audio import FRAME_MS, MODEL_RATE
 from telephony.endpointing import MIN_SPEECH_FRAMES, MIN_SPEECH_RMS
-from telephony.expectations import OPERATOR_PHRASES, Choice, Expectation, asks_for_operator, said, words
+from telephony.expectations import (
+    FIRST_WORDS,
+    OPERATOR_PHRASES,
+    Choice,
+    Expectation,
+    asks_for_operator,
+    said,
+    words,
+)
 from telephony.gate import Verdict, judge
 
+# A yes or no said first is taken from Whisper's first-word probabilities when one answer is at least this
+# likely and this many times likelier than the other. Chosen on the real yes/no set (README): no out-of-set
+# answer, sentence, noise or silence, scored above 0.03.
+FIRST_WORD_MIN = 0.05
+FIRST_WORD_RATIO = 5.0
 HEAD_SECONDS = 1.0
 HEAD_PRE_ROLL_SECONDS = 0.2
 Outcome = str  # "choice", "operator", "foreign", "text" (free speech believed), "refused", "empty"
@@ -115,15 +129,40 @@ async def _decode_free(
     return heard
 
 
+async def first_word_answer(recognizers: Recognizers, expectation: Expectation, audio: np.ndarray) -> Heard | None:
+    """A yes or no read from Whisper's probability of each answer word said first, when it is clear.
+
+    A "no" followed by more words ("아니요, 구로구요") is decoded too: the words may correct the report.
+    """
+    offered = {c.label: FIRST_WORDS[c.payload] for c in expectation.choices if c.payload in FIRST_WORDS}
+    if len(offered) < 2 or recognizers.grammar_engine != "whisper":
+        return None
+    started = time.perf_counter()
+    scores = await recognizers.first_word(audio, offered)
+    (label, likely), (_, other) = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:2]
+    if likely < FIRST_WORD_MIN or likely < FIRST_WORD_RATIO * other:
+        return None
+    choice = next(c for c in expectation.choices if c.label == label)
+    heard = Transcript(text=label, engine="whisper", seconds=time.perf_counter() - started, confidence=likely)
+    if choice.payload == "/deny" and speech_head(audio) is not None:
+        words_heard = await _decode_free(recognizers, audio, [], detect_language=False, urgent=True)
+        if judge(words_heard, closed=True).passed:
+            heard = replace(words_heard, seconds=heard.seconds + words_heard.seconds, confidence=likely)
+    return Heard(heard, "choice", Verdict(True, "first_word"), choice)
+
+
 async def listen_closed(
     recognizers: Recognizers, expectation: Expectation, audio: np.ndarray, *, detect_language: bool = False
 ) -> Heard:
-    """A closed question: first biased towards its options, then, if that is not clearly one, unbiased, then
-    (yes/no and keyed buttons only) the first second of speech alone.
+    """A closed question: a yes or no by the first word's probability; else biased towards its options, then,
+    if that is not clearly one, unbiased, then (yes/no and keyed buttons only) the first second of speech alone.
 
     The second listen has no hot words at all: biased, Whisper answered a whole sentence with the option list
     itself. "상담원" is heard in either (a grammar engine lists it; Whisper needs no hint for it).
     """
+    answered = await first_word_answer(recognizers, expectation, audio)
+    if answered is not None:
+        return answered
     phrases = expectation.phrases
     grammar = [*phrases, *OPERATOR_PHRASES] if recognizers.grammar_engine == "vosk" else phrases
     first = weigh(await recognizers.grammar(audio, grammar), expectation, tuple(grammar))

@@ -15,6 +15,8 @@ import pytest
 
 from telephony.asr import (
     NORMAL,
+    SHORT_WINDOW_FRAMES,
+    SHORT_WINDOW_MARGIN,
     URGENT,
     WHISPER_PARTS,
     PriorityWorker,
@@ -28,7 +30,9 @@ from telephony.asr import (
 )
 from telephony.asr_eval import GRAMMARS, expected_choice, levenshtein, load_clips, normalize
 from telephony.audio import MODEL_RATE, read_wav, through_phone_channel, to_rate
-from telephony.expectations import Expectation, best_choice, district_choices
+from telephony.expectations import FIRST_WORDS, Expectation, best_choice, district_choices
+from telephony.first_word import FirstWordScorer
+from telephony.understanding import FIRST_WORD_MIN, FIRST_WORD_RATIO, listen_closed
 
 AUDIO = Path(__file__).parent / "audio"
 DISTRICT_PHRASES = Expectation(kind="grammar", prompt="", choices=district_choices()).phrases
@@ -160,6 +164,52 @@ async def test_recognizers_async_api(recognizers: Recognizers) -> None:
     korean = await recognizers.free_form(clip(files_saying("보도블록 파손")[0]))
     assert (korean.engine, korean.language) == ("whisper", "ko")
     assert korean.text
+
+
+YES_NO_WORDS = {"네": FIRST_WORDS["/affirm"], "아니요": FIRST_WORDS["/deny"]}
+
+
+# espeak's robotic 아니요 is "아리오" or "안녕" to Whisper (its first words: 아 0.13, 안녕 0.07, 아니 0.03): the
+# decodings, biased towards the options, take it. Real 아니요 answers score 0.04–0.85 (README).
+@pytest.mark.parametrize("text", ["네", "예"])
+def test_first_word_scores_the_answer_said_over_the_phone(whisper: WhisperEngine, text: str) -> None:
+    for name in files_saying(text):
+        scores = whisper.first_word(clip(name), YES_NO_WORDS)
+        assert scores["네"] >= FIRST_WORD_MIN and scores["네"] >= FIRST_WORD_RATIO * scores["아니요"], (name, scores)
+
+
+@pytest.mark.parametrize(
+    "name", ["edge/silence_2s.wav", "edge/noise_2s.wav", *files_saying("보도블록 파손"), *files_saying("마포구")]
+)
+def test_first_word_finds_no_yes_or_no_in_other_answers(whisper: WhisperEngine, name: str) -> None:
+    scores = whisper.first_word(clip(name), YES_NO_WORDS)
+    assert max(scores.values()) < FIRST_WORD_MIN, scores
+
+
+def test_first_word_needs_the_whole_word(whisper: WhisperEngine) -> None:
+    """예약 begins with 예, but is no 예: the word must end where the scorer says it was said."""
+    scorer = FirstWordScorer(whisper.model, window_frames=SHORT_WINDOW_FRAMES, window_margin=SHORT_WINDOW_MARGIN)
+    yes = scorer.sequences("예")
+    booking = scorer.tokenizer.encode(" 예약")
+    # Either 예약 is its own token, or its second token is no word boundary.
+    assert tuple(booking) not in yes
+    if len(booking) > 1 and (booking[0],) in yes:
+        assert booking[1] not in set(scorer.boundary.tolist())
+    assert scorer.tokenizer.eot in set(scorer.boundary.tolist())
+
+
+async def test_a_yes_or_no_question_is_answered_by_the_first_word(cache_dir: Path) -> None:
+    recognizers = Recognizers(grammar_engine="whisper", free_form_engine="whisper", cache_dir=cache_dir)
+    try:
+        expectation = Expectation(kind="grammar", prompt="", choices=GRAMMARS["yesno"])
+        heard = await listen_closed(recognizers, expectation, clip(files_saying("네")[0]))
+        assert heard.outcome == "choice" and heard.choice is not None, heard
+        assert (heard.choice.payload, heard.verdict.reason) == ("/affirm", "first_word")
+        # A keyed answer said aloud has no yes or no first: the decodings take it.
+        heard = await listen_closed(recognizers, expectation, clip(files_saying("보도블록 파손")[0]))
+        assert heard.verdict.reason != "first_word"
+    finally:
+        recognizers.close()
 
 
 # telephony.asr_eval's arithmetic, without models.

@@ -86,7 +86,21 @@ def test_the_district_grammar_has_every_gu_and_not_the_operator() -> None:
     assert len(district_choices()) == 25
 
 
-@pytest.mark.parametrize(("heard", "label"), [("네", "네"), ("내 맞아요", "네"), ("아니요", "아니요"), ("리요", None)])
+@pytest.mark.parametrize(
+    ("heard", "label"),
+    [
+        ("네", "네"),
+        ("내 맞아요", "네"),
+        ("아니요", "아니요"),
+        ("리요", None),
+        ("내", None),  # 내일이… cut short: 내 alone is no 네
+        ("내 차가 막혔어요", None),
+        ("그래요", "네"),
+        ("그래요 요즘 병원에 봉사하러 다니거든요", None),  # a sentence, not a yes: only 네/예/응 begin a long yes
+        ("네 마침 빈방이 있습니다 얼마 동안", "네"),
+        ("아니요 월요일부터 금요일까지 하면 돼요", "아니요"),
+    ],
+)
 def test_yes_and_no(heard: str, label: str | None) -> None:
     choice = after_reply("이대로 접수할까요?", YES_NO, "utter_report_summary").match(heard)
     assert (choice.label if choice else None) == label
