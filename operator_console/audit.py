@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.client_address import client_address
 from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
 from civic.db import in_thread, session_scope
-from webapp.client_address import client_address
 
 
 def client_ip(request: Request) -> str:

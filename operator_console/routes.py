@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from bot.client_address import client_key
 from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
 from civic.db import MAX_ROW_ID, session_scope
@@ -34,7 +35,6 @@ from operator_console.auth import (
     set_login_nonce_cookie,
     set_session_cookie,
 )
-from webapp.client_address import client_key
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

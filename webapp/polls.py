@@ -22,18 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
+from bot.client_address import client_key
 from civic import polls, verification
 from civic.db import session_scope, utcnow
 from civic.errors import InvalidPhone
 from civic.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, format_date
 from civic.models import Poll
 from civic.phones import normalize_phone
+from civic.poll_texts import SMS_TEXT, TEXTS, text, wait_text
 from civic.polls import PollError, PollSummary, VoterProof, summarize
 from civic.settings import get_settings
+from civic.verification import send_verification_code
 from civic.votes import BallotBox, VoteOutcome, VoteRequest
-from telephony.sms import send_verification_code
-from webapp.client_address import client_key
-from webapp.poll_texts import SMS_TEXT, TEXTS, text, wait_text
 
 HERE = Path(__file__).parent
 COOKIE = "civic_polls"

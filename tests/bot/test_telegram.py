@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.telegram import webhook
+from bot.channels.telegram.front_door import TelegramFrontDoor
 from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
-from bot.telegram import webhook
-from bot.telegram.front_door import TelegramFrontDoor
 from civic import console_accounts as accounts
 from civic import inbox, takeover
 from civic.console_accounts import ConsoleIdentity

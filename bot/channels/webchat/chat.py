@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.client_address import client_key
 from bot.gateway import Gateway, Inbound, Outcome
 from bot.messages import gateway_message
 from civic import rate_limits
@@ -25,9 +26,8 @@ from civic.db import MAX_ROW_ID, session_scope
 from civic.i18n import DEFAULT_LANGUAGE
 from civic.media import UnsupportedMedia, is_attachment_id, media_path, store_photo
 from civic.models import Attachment, Conversation
+from civic.poll_texts import wait_text
 from civic.settings import Settings, get_settings
-from webapp.client_address import client_key
-from webapp.poll_texts import wait_text
 
 HERE = Path(__file__).parent
 COOKIE = "civic_chat"
