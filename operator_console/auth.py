@@ -12,11 +12,12 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
 
+from bot.app_state import sessions_of
 from civic import console_accounts as accounts
 from civic.console_accounts import ROLES, ConsoleIdentity
 from civic.db import MAX_ROW_ID, session_scope
 from civic.settings import get_settings
-from operator_console.audit import audit, audit_async, session_factory
+from operator_console.audit import audit, audit_async
 
 CONSOLE_PATH = "/console"
 LOGIN_PATH = "/console/login"
@@ -79,7 +80,7 @@ def _identity(request: Request) -> ConsoleIdentity | None:
     token = request.cookies.get(get_settings().console_cookie_name)
     identity = None
     if token:
-        with session_scope(session_factory(request)) as session:
+        with session_scope(sessions_of(request)) as session:
             identity = accounts.resolve_session(session, token)
     request.state.console_identity = identity
     return identity
@@ -114,6 +115,13 @@ def require_role(*roles: str) -> Callable[..., ConsoleIdentity]:
         return user
 
     return dependency
+
+
+OPERATOR_ROLES = ("operator", "admin")  # the live queue, takeovers and the outbox
+# The typed dependencies routes declare: any logged-in user, operators (and admins), admins only.
+User = Annotated[ConsoleIdentity, Depends(current_user)]
+Operator = Annotated[ConsoleIdentity, Depends(require_role(*OPERATOR_ROLES))]
+Admin = Annotated[ConsoleIdentity, Depends(require_role("admin"))]
 
 
 def login_csrf_token(nonce: str) -> str:

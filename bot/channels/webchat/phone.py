@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.webchat.chat import ChatId, CheckedChatId, external_id_of, sessions_of
+from bot.app_state import sessions_of
+from bot.channels.webchat.chat import ChatId, CheckedChatId, external_id_of
 from bot.client_address import client_key
 from bot.messages import gateway_message
 from civic import verification
