@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
 
 from bot.app_state import sessions_of
-from civic import console_accounts as accounts
 from civic.console_accounts import ROLES, ConsoleIdentity
 from civic.db import MAX_ROW_ID, session_scope
 from civic.settings import get_settings
+from operator_console import sessions
 from operator_console.audit import audit, audit_async
 
 CONSOLE_PATH = "/console"
@@ -81,7 +81,7 @@ def _identity(request: Request) -> ConsoleIdentity | None:
     identity = None
     if token:
         with session_scope(sessions_of(request)) as session:
-            identity = accounts.resolve_session(session, token)
+            identity = sessions.resolve_session(session, token)
     request.state.console_identity = identity
     return identity
 
@@ -173,7 +173,7 @@ async def require_csrf(request: Request) -> None:
         ok = _login_csrf_ok(request, given)
     else:
         identity = await asyncio.to_thread(_identity, request)
-        ok = identity is not None and accounts.csrf_ok(identity, given)
+        ok = identity is not None and sessions.csrf_ok(identity, given)
     if not ok:
         details = {"method": request.method, "token_given": bool(given)}
         await audit_async(request, "csrf.refused", by=identity, target=request.url.path, details=details)

@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from bot.app_state import sessions_of
-from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
 from civic.db import in_thread
 from civic.settings import get_settings
+from operator_console import sessions
 from operator_console.auth import CONSOLE_PATH, OPERATOR_ROLES, Operator
 from operator_console.queue_hub import QueueHub, snapshot
 from operator_console.routes import render_page
@@ -48,7 +48,7 @@ async def _still_allowed(request: Request, user: ConsoleIdentity) -> bool:
     token = request.cookies.get(get_settings().console_cookie_name)
 
     def check(session: Session) -> bool:
-        identity = accounts.resolve_session(session, token, touch=False)
+        identity = sessions.resolve_session(session, token, touch=False)
         return identity is not None and identity.user_id == user.user_id and identity.role in OPERATOR_ROLES
 
     return await in_thread(sessions_of(request), check)

@@ -22,6 +22,7 @@ from civic.db import MAX_ROW_ID, session_scope
 from civic.i18n import category_label, status_label
 from civic.models import AuditEntry, Case
 from civic.settings import get_settings
+from operator_console import sessions
 from operator_console.audit import client_ip
 from operator_console.auth import (
     CONSOLE_PATH,
@@ -107,7 +108,7 @@ def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     with session_scope(sessions_of(request)) as session:
-        outcome = accounts.log_in(
+        outcome = sessions.log_in(
             session,
             email=email,
             password=password,
@@ -135,7 +136,7 @@ def login(
 @router.post("/logout")
 def logout(request: Request, user: User) -> Response:
     with session_scope(sessions_of(request)) as session:
-        accounts.log_out(session, request.cookies.get(get_settings().console_cookie_name), ip=client_ip(request))
+        sessions.log_out(session, request.cookies.get(get_settings().console_cookie_name), ip=client_ip(request))
     response = RedirectResponse("/console/login", status_code=303)
     clear_session_cookie(response)
     return response
