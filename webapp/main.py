@@ -38,8 +38,8 @@ from telephony.sms import CHANNEL as SMS_CHANNEL
 from telephony.sms import SmsDelivery
 from webapp import ledger_api, open311
 from webapp import polls as poll_pages
+from webapp.body_limits import BodyReadTimeout, BodySizeLimit
 from webapp.errors import validation_failed
-from webapp.limits import BodyReadTimeout, BodySizeLimit
 from webapp.outbox_worker import WEB_CHANNELS, register_web_senders, run_outbox_worker
 from webapp.security_headers import SecurityHeaders
 
