@@ -63,7 +63,7 @@ class AuditLogIsAppendOnly(CivicError):
 
 @dataclass(frozen=True)
 class ConsoleIdentity:
-    """Who a console request comes from: a snapshot of the user and the session, safe to use after the transaction."""
+    """Who acts in the console: a snapshot of the user and their session's id, safe to use after the transaction."""
 
     user_id: int
     email: str
@@ -71,7 +71,6 @@ class ConsoleIdentity:
     department_id: int | None
     department_code: str | None
     session_id: str
-    csrf_token: str
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from operator_console.auth import (
     set_login_nonce_cookie,
     set_session_cookie,
 )
+from operator_console.sessions import SessionIdentity
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -93,7 +94,7 @@ def _login_page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(
-    request: Request, user: Annotated[ConsoleIdentity | None, Depends(optional_user)], next: str = ""
+    request: Request, user: Annotated[SessionIdentity | None, Depends(optional_user)], next: str = ""
 ) -> Response:
     if user is not None:
         return RedirectResponse(safe_next(next), status_code=303)

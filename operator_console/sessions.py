@@ -26,10 +26,17 @@ CSRF_PURPOSE = "console-csrf"  # not the polls' or the web chat's purpose: their
 
 
 @dataclass(frozen=True)
+class SessionIdentity(ConsoleIdentity):
+    """Who a console request comes from, with the session's CSRF token that every unsafe request must send back."""
+
+    csrf_token: str
+
+
+@dataclass(frozen=True)
 class LoginOutcome:
     """The result of a login: an identity and the new cookie token, or nothing, or the seconds to wait."""
 
-    identity: ConsoleIdentity | None = None
+    identity: SessionIdentity | None = None
     token: str | None = None
     retry_after: int = 0
 
@@ -53,13 +60,13 @@ def csrf_token_for(csrf_secret: str) -> str:
     return hmac.new(key, f"{CSRF_PURPOSE}:{csrf_secret}".encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_ok(identity: ConsoleIdentity, given: str | None) -> bool:
+def csrf_ok(identity: SessionIdentity, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(str(given), identity.csrf_token)
 
 
-def _identity(session: Session, user: ConsoleUser, row: ConsoleSession) -> ConsoleIdentity:
+def _identity(session: Session, user: ConsoleUser, row: ConsoleSession) -> SessionIdentity:
     department = session.get(Department, user.department_id) if user.department_id else None
-    return ConsoleIdentity(
+    return SessionIdentity(
         user_id=user.id,
         email=user.email,
         role=user.role,
@@ -153,7 +160,7 @@ def log_in(
 
 def resolve_session(
     session: Session, token: str | None, *, now: datetime | None = None, touch: bool = True
-) -> ConsoleIdentity | None:
+) -> SessionIdentity | None:
     """The identity behind a cookie token, or None when unknown, expired (then deleted) or the user is inactive.
 
     `touch=False` checks without counting as use (an open event stream must not keep an idle session alive).

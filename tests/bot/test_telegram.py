@@ -519,7 +519,7 @@ async def test_a_held_chat_reaches_the_operator_and_the_operator_and_the_bot_aft
             session, email=f"op-{chat}@seoul.example.kr", password="correct horse battery", role="operator"
         )
         session.flush()
-        operator = ConsoleIdentity(user.id, user.email, "operator", None, None, "s", "c")
+        operator = ConsoleIdentity(user.id, user.email, "operator", None, None, "s")
         conversation = session.execute(
             select(Conversation).where(Conversation.channel == "telegram", Conversation.external_id == str(chat))
         ).scalar_one()

@@ -46,7 +46,7 @@ def stored_user(session: Session, role: str, department_code: str | None = None)
 
 
 def identity_of(user: ConsoleUser, session_id: str = "session") -> ConsoleIdentity:
-    return ConsoleIdentity(user.id, user.email, user.role, user.department_id, None, session_id, "csrf")
+    return ConsoleIdentity(user.id, user.email, user.role, user.department_id, None, session_id)
 
 
 @pytest.fixture

@@ -282,7 +282,7 @@ def test_csrf_tokens_belong_to_one_session(session: Session) -> None:
 
 
 def identity(role: str, department_id: int | None = None) -> ConsoleIdentity:
-    return ConsoleIdentity(1, "x@seoul.example.kr", role, department_id, None, "s", "t")
+    return ConsoleIdentity(1, "x@seoul.example.kr", role, department_id, None, "s")
 
 
 def test_who_may_do_what() -> None:
