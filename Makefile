@@ -50,9 +50,10 @@ asr-eval: $(VENV)/.installed ## CER, closed-answer accuracy and false accepts pe
 corpora: $(VENV)/.installed ## Lay out real Korean speech from local git copies (KOSPEECH=git dir, DEEPLY=git dir) in var/corpora/real, never committed
 	$(VENV)/bin/python -m telephony.corpora $(if $(KOSPEECH),--kospeech $(KOSPEECH)) $(if $(DEEPLY),--deeply $(DEEPLY))
 
-lint: $(VENV)/.installed ## ruff and mypy
+lint: $(VENV)/.installed ## ruff, mypy and the import contracts (lint-imports, [tool.importlinter] in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy civic bot actions webapp telephony operator_console
+	$(VENV)/bin/lint-imports
 
 migrate: $(VENV)/.installed ## Migrate the database (DATABASE_URL, default SQLite under var/)
 	$(VENV)/bin/python -m civic.migrate

@@ -42,7 +42,7 @@ BAR_WIDTH = 10
 PAGE_ONLY_VISIBILITIES = ("password", "qr", "gps")
 # Channels whose adapter sets Conversation.citizen_id only from a number it verified itself, and what their
 # unverified voters are told: Telegram's "share my number" button (accepted only for the sender's own
-# contact); the web chat's "📞 Verify my number" form (an SMS code, checked by bot/webchat_phone.py).
+# contact); the web chat's "📞 Verify my number" form (an SMS code, checked by bot/channels/webchat/phone.py).
 VERIFIED_PHONE_CHANNELS = {"telegram": "utter_verify_phone_to_vote", "web": "utter_verify_phone_to_vote_web"}
 REFUSALS = {
     "not_open": "utter_vote_refused_not_open",

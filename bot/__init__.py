@@ -1,1 +1,1 @@
-"""The conversational front door: gateway, Rasa client and channel adapters (web chat today)."""
+"""The hub every channel shares: gateway, Rasa client, the bot's own messages; channels live in bot/channels/."""

@@ -1,9 +1,7 @@
-"""Console accounts: Argon2id passwords, login throttling, server-side sessions, CSRF tokens, roles, audit log."""
+"""Console accounts: users, Argon2id passwords, login checks with back-off, roles, and the append-only audit log."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import secrets
 from dataclasses import dataclass
@@ -13,14 +11,13 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Delete, delete, event, func, or_, select
+from sqlalchemy import Delete, delete, event, func, select
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Mapper, Session
 
 from civic.db import utcnow
 from civic.errors import CivicError
 from civic.models import AuditEntry, ConsoleSession, ConsoleUser, Department, LoginAttempt
-from civic.settings import get_settings
 
 ROLES = ("operator", "official", "admin")
 MIN_PASSWORD_CHARS = 12
@@ -40,11 +37,6 @@ MAX_WAIT_PER_ADDRESS = 900
 FREE_FAILURES_PER_EMAIL = 10
 MAX_WAIT_PER_EMAIL = 60
 KNOWN_ADDRESS_DAYS = 90
-# last_seen_at is written at most this often: idle expiry needs minutes, not a write on every request.
-TOUCH_EVERY = timedelta(minutes=1)
-MAX_TOKEN_CHARS = 128
-USER_AGENT_CHARS = 256
-CSRF_PURPOSE = "console-csrf"  # not the polls' or the web chat's purpose: their tokens never pass here
 
 _hasher = PasswordHasher()  # Argon2id, the library's RFC 9106 defaults
 
@@ -71,7 +63,7 @@ class AuditLogIsAppendOnly(CivicError):
 
 @dataclass(frozen=True)
 class ConsoleIdentity:
-    """Who a console request comes from: a snapshot of the user and the session, safe to use after the transaction."""
+    """Who acts in the console: a snapshot of the user and their session's id, safe to use after the transaction."""
 
     user_id: int
     email: str
@@ -79,24 +71,14 @@ class ConsoleIdentity:
     department_id: int | None
     department_code: str | None
     session_id: str
-    csrf_token: str
 
 
 @dataclass(frozen=True)
-class LoginOutcome:
-    """The result of a login: an identity and the new cookie token, or nothing, or the seconds to wait."""
+class Authentication:
+    """A password check: the user when it passed, else nothing, or the seconds to wait when throttled."""
 
-    identity: ConsoleIdentity | None = None
-    token: str | None = None
+    user: ConsoleUser | None = None
     retry_after: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.identity is not None
-
-    @property
-    def throttled(self) -> bool:
-        return self.retry_after > 0
 
 
 # ---- users --------------------------------------------------------------------------------------------------------
@@ -173,7 +155,7 @@ def deactivate_user(
     if user is None:
         raise UnknownAccount(f"no console user {email.strip().lower()}")
     user.active = False
-    ended = _delete_rows(session, delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+    ended = delete_rows(session, delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
     record(
         session,
         "user.deactivated",
@@ -203,10 +185,10 @@ def change_password(
     others = delete(ConsoleSession).where(ConsoleSession.user_id == user.id)
     if keep_session_id is not None:
         others = others.where(ConsoleSession.id != keep_session_id)
-    return _delete_rows(session, others)
+    return delete_rows(session, others)
 
 
-def _delete_rows(session: Session, statement: Delete) -> int:
+def delete_rows(session: Session, statement: Delete) -> int:
     # A DELETE returns a cursor result; its row count is how many rows went.
     return cast(CursorResult[Any], session.execute(statement)).rowcount
 
@@ -283,102 +265,23 @@ def throttle_wait(session: Session, *, email: str, ip: str, now: datetime | None
     return max(waits)
 
 
-# ---- login, sessions, logout --------------------------------------------------------------------------------------
+# ---- login -------------------------------------------------------------------------------------------------------
 
 
-def session_id_of(token: str) -> str:
-    """The stored id of a session: SHA-256 of its cookie token, so a read of the table logs nobody in."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def csrf_token_for(csrf_secret: str) -> str:
-    """The session's CSRF token: an HMAC of its secret, so a leaked table alone forges no token."""
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, f"{CSRF_PURPOSE}:{csrf_secret}".encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_ok(identity: ConsoleIdentity, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(str(given), identity.csrf_token)
-
-
-def _identity(session: Session, user: ConsoleUser, row: ConsoleSession) -> ConsoleIdentity:
-    department = session.get(Department, user.department_id) if user.department_id else None
-    return ConsoleIdentity(
-        user_id=user.id,
-        email=user.email,
-        role=user.role,
-        department_id=user.department_id,
-        department_code=department.code if department else None,
-        session_id=row.id,
-        csrf_token=csrf_token_for(row.csrf_secret),
-    )
-
-
-def _idle_limit() -> timedelta:
-    return timedelta(minutes=get_settings().console_idle_minutes)
-
-
-def _absolute_limit() -> timedelta:
-    return timedelta(hours=get_settings().console_absolute_hours)
-
-
-def session_expired(row: ConsoleSession, now: datetime) -> bool:
-    return now - row.last_seen_at > _idle_limit() or now - row.created_at > _absolute_limit()
-
-
-def purge_expired_sessions(session: Session, now: datetime | None = None) -> int:
-    """Deletes sessions past their idle or absolute limit (they are refused anyway; this keeps the table small)."""
-    now = now or utcnow()
-    expired = or_(
-        ConsoleSession.last_seen_at < now - _idle_limit(), ConsoleSession.created_at < now - _absolute_limit()
-    )
-    return _delete_rows(session, delete(ConsoleSession).where(expired))
-
-
-def _start_session(
-    session: Session, user: ConsoleUser, *, ip: str, user_agent: str, now: datetime
-) -> tuple[str, ConsoleSession]:
-    token = secrets.token_urlsafe(32)
-    row = ConsoleSession(
-        id=session_id_of(token),
-        user_id=user.id,
-        csrf_secret=secrets.token_hex(32),
-        created_at=now,
-        last_seen_at=now,
-        ip=ip[:45],
-        user_agent=user_agent[:USER_AGENT_CHARS] or None,
-    )
-    session.add(row)
-    return token, row
-
-
-def _end_session(session: Session, token: str | None) -> ConsoleSession | None:
-    if not token or len(token) > MAX_TOKEN_CHARS:
-        return None
-    row = session.get(ConsoleSession, session_id_of(token))
-    if row is not None:
-        session.delete(row)
-        session.flush()  # gone now, not at commit: a lookup later in this transaction must miss it
-    return row
-
-
-def log_in(
+def authenticate(
     session: Session,
     *,
     email: str,
     password: str,
     ip: str,
     address_key: str | None = None,
-    user_agent: str = "",
-    previous_token: str | None = None,
     now: datetime | None = None,
     hasher: PasswordHasher | None = None,
-) -> LoginOutcome:
-    """Checks a password (unless throttled) and opens a new session; every attempt is counted and audited.
+) -> Authentication:
+    """Checks a password (unless throttled); every attempt is counted, and every refusal audited.
 
     `ip` is the client's address for the audit log; `address_key` what the back-off counts by (an IPv6
-    client's /64; default `ip`). The token is new at every login and the browser's previous session is
-    ended, so a session id planted or seen before login is worth nothing after it.
+    client's /64; default `ip`). Opening the session is the console's part (operator_console.sessions).
     """
     now = now or utcnow()
     hasher = hasher or _hasher
@@ -388,7 +291,7 @@ def log_in(
     wait = throttle_wait(session, email=key, ip=counted_as, now=now)
     if wait:
         record(session, "login.throttled", actor=key or "anonymous", details={"retry_after": wait}, ip=ip, now=now)
-        return LoginOutcome(retry_after=wait)
+        return Authentication(retry_after=wait)
     user = find_user(session, key)
     # Too long to be anyone's password (create_user refuses those): not hashed, so it cannot tie up a worker.
     matches = len(password) <= MAX_PASSWORD_CHARS and _password_matches(
@@ -406,51 +309,12 @@ def log_in(
             ip=ip,
             now=now,
         )
-        return LoginOutcome()
+        return Authentication()
     session.add(LoginAttempt(email=key, ip=counted_as, at=now, succeeded=True))
     if hasher.check_needs_rehash(user.password_hash):  # Argon2 parameters were raised since this hash was made
         user.password_hash = hasher.hash(password)
     user.last_login_at = now
-    _end_session(session, previous_token)
-    purge_expired_sessions(session, now)
-    token, row = _start_session(session, user, ip=ip, user_agent=user_agent, now=now)
-    session.flush()
-    identity = _identity(session, user, row)
-    record(session, "login", by=identity, ip=ip, now=now)
-    return LoginOutcome(identity=identity, token=token)
-
-
-def resolve_session(
-    session: Session, token: str | None, *, now: datetime | None = None, touch: bool = True
-) -> ConsoleIdentity | None:
-    """The identity behind a cookie token, or None when unknown, expired (then deleted) or the user is inactive.
-
-    `touch=False` checks without counting as use (an open event stream must not keep an idle session alive).
-    """
-    if not token or len(token) > MAX_TOKEN_CHARS:
-        return None
-    now = now or utcnow()
-    row = session.get(ConsoleSession, session_id_of(token))
-    if row is None:
-        return None
-    user = session.get(ConsoleUser, row.user_id)
-    if user is None or not user.active or session_expired(row, now):
-        session.delete(row)
-        session.flush()
-        return None
-    if touch and now - row.last_seen_at >= TOUCH_EVERY:
-        row.last_seen_at = now
-    return _identity(session, user, row)
-
-
-def log_out(session: Session, token: str | None, *, ip: str | None = None, now: datetime | None = None) -> bool:
-    """Ends the session of `token`; True when there was one."""
-    row = _end_session(session, token)
-    if row is None:
-        return False
-    user = session.get(ConsoleUser, row.user_id)
-    record(session, "logout", actor=user.email if user else "anonymous", user_id=row.user_id, ip=ip, now=now)
-    return True
+    return Authentication(user=user)
 
 
 # ---- roles --------------------------------------------------------------------------------------------------------

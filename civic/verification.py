@@ -1,22 +1,25 @@
-"""SMS verification codes: issue (rate-limited), check (expiring, attempt-limited, single use); only HMACs stored."""
+"""SMS verification codes: issued with their SMS (rate-limited), checked (expiring, single use); only HMACs stored."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from civic import rate_limits
-from civic.db import utcnow
+from civic.conversations import get_or_create_conversation
+from civic.db import session_scope, utcnow
 from civic.models import VerificationCode
 from civic.phones import phone_blind_index
 from civic.settings import get_settings
+from civic.sms import VERIFICATION_KIND, queue_sms
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=5)
@@ -167,3 +170,37 @@ def check_code(
         raise VerificationError("too_many_attempts" if row.attempts >= MAX_ATTEMPTS else "wrong_code")
     row.used_at = now
     session.flush()
+
+
+def send_verification_code(
+    factory: sessionmaker[Session],
+    *,
+    phone_e164: str,
+    purpose: str,
+    budget: str,
+    client: str,
+    sms_text: Callable[[str], str],
+    language: str,
+) -> None:
+    """A code and its SMS in one transaction: a code is never stored without its message, nor sent unstored.
+
+    Raises VerificationError for a number codes do not go to and past the send limits (then nothing is
+    kept, not even the limits' counts). The SMS's text, code included, is stored sealed.
+    """
+    now = utcnow()
+    with session_scope(factory) as session:
+        code = issue_code(session, phone_e164=phone_e164, purpose=purpose, budget=budget, client=client, now=now)
+        # The SMS belongs to the phone's own conversation (keyed by its blind index), not to the chat's.
+        conversation = get_or_create_conversation(
+            session, channel="sms", external_id=phone_blind_index(phone_e164), language=language
+        )
+        queue_sms(
+            session,
+            conversation_id=conversation.id,
+            phone_e164=phone_e164,
+            text=sms_text(code),
+            kind=VERIFICATION_KIND,
+            secret=True,
+            # Two requesters may ask for one phone at the same moment: a random part keeps their codes apart.
+            dedupe_key=f"sms-code:{conversation.id}:{now:%Y%m%dT%H%M%S}:{secrets.token_hex(8)}",
+        )

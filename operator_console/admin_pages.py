@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from bot.app_state import sessions_of
 from civic import console_admin as admin
 from civic.categories import CATEGORIES, MAX_DAYS, MIN_DAYS
 from civic.console_accounts import MIN_PASSWORD_CHARS, ROLES, ConsoleIdentity
@@ -16,14 +17,13 @@ from civic.console_cases import ActionRefused, PermissionDenied
 from civic.db import session_scope
 from civic.districts import DISTRICTS
 from civic.i18n import LANGUAGE_NAMES, LANGUAGES, category_label
-from operator_console.audit import audit, client_ip, session_factory
-from operator_console.auth import CONSOLE_PATH, require_csrf, require_role
+from operator_console.audit import audit, client_ip
+from operator_console.auth import CONSOLE_PATH, Admin, require_csrf
 from operator_console.routes import local_time, render_page
 
 ADMIN_PATH = f"{CONSOLE_PATH}/admin"
 router = APIRouter(prefix=ADMIN_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
 # Anonymous: 303 to the login page (401 for JSON); other roles: 403 with an audit entry (operator_console.auth).
-Admin = Annotated[ConsoleIdentity, Depends(require_role("admin"))]
 Text = Annotated[str, Form(max_length=4000)]  # the longest field is a canned answer (2,000 characters)
 
 # Flash messages are chosen by key from these tables, never echoed from the URL.
@@ -105,7 +105,7 @@ def _change(
 ) -> Response:
     """Runs one change (the service writes its audit entry in the same transaction), then back to `page` (303)."""
     try:
-        with session_scope(session_factory(request)) as session:
+        with session_scope(sessions_of(request)) as session:
             work(session, client_ip(request))
     except PermissionDenied:
         audit(request, "admin.denied", by=actor, target=request.url.path)
@@ -117,7 +117,7 @@ def _change(
 
 @router.get("", response_class=HTMLResponse)
 def admin_home(request: Request, actor: Admin) -> Response:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         summary = admin.admin_summary(session, actor)
     return _page(request, actor, "admin_index.html", "", "", summary=summary)
 
@@ -127,7 +127,7 @@ def admin_home(request: Request, actor: Admin) -> Response:
 
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, actor: Admin, done: str = "", error: str = "") -> Response:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         users = admin.list_users(session, actor)
         departments = admin.department_choices(session)
     return _page(
@@ -218,7 +218,7 @@ def clear_desk_phone(request: Request, actor: Admin, user_id: int) -> Response:
 
 @router.get("/departments", response_class=HTMLResponse)
 def departments_page(request: Request, actor: Admin, done: str = "", error: str = "") -> Response:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         departments = admin.list_departments(session, actor)
     return _page(request, actor, "admin_departments.html", done, error, departments=departments)
 
@@ -256,7 +256,7 @@ def rename_department(
 
 @router.get("/routing", response_class=HTMLResponse)
 def routing_page(request: Request, actor: Admin, done: str = "", error: str = "") -> Response:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         routes = admin.routing_table(session, actor)
         departments = admin.department_choices(session)
     return _page(
@@ -304,7 +304,7 @@ def clear_route(request: Request, actor: Admin, category: Text = "", district: T
 
 @router.get("/deadlines", response_class=HTMLResponse)
 def deadlines_page(request: Request, actor: Admin, done: str = "", error: str = "") -> Response:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         deadlines = admin.deadlines(session, actor)
     return _page(
         request,
@@ -353,7 +353,7 @@ def canned_page(
     request: Request, actor: Admin, language: str = "", state: str = "active", done: str = "", error: str = ""
 ) -> Response:
     chosen_language = language if language in LANGUAGES else None
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         answers = admin.list_canned_answers(session, actor, language=chosen_language, active=_state_filter(state))
     return _page(
         request,

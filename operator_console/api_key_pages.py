@@ -8,18 +8,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.app_state import sessions_of
 from civic import api_keys
 from civic.console_accounts import ConsoleIdentity
 from civic.console_cases import ActionRefused, PermissionDenied
 from civic.db import session_scope
 from civic.settings import get_settings
-from operator_console.audit import audit, client_ip, session_factory
-from operator_console.auth import CONSOLE_PATH, require_csrf, require_role
+from operator_console.audit import audit, client_ip
+from operator_console.auth import CONSOLE_PATH, Admin, require_csrf
 from operator_console.routes import local_time, render_page
 
 KEYS_PATH = f"{CONSOLE_PATH}/admin/api-keys"
 router = APIRouter(prefix=KEYS_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
-Admin = Annotated[ConsoleIdentity, Depends(require_role("admin"))]
 Text = Annotated[str, Form(max_length=200)]
 
 DONE = {
@@ -43,7 +43,7 @@ def _local(moment: datetime | None) -> str:
 
 
 def _page(request: Request, actor: ConsoleIdentity, *, done: str = "", error: str = "", **context: Any) -> Response:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         keys = [
             {
                 "id": key.id,
@@ -80,7 +80,7 @@ def keys_page(request: Request, actor: Admin, done: str = "", error: str = "") -
 def create_key(request: Request, actor: Admin, name: Text = "", rate_limit_per_minute: Text = "") -> Response:
     """Creates a key and shows it in this response only (never in a URL, never stored)."""
     try:
-        with session_scope(session_factory(request)) as session:
+        with session_scope(sessions_of(request)) as session:
             new = api_keys.create_key(
                 session, name=name, by=actor, rate_limit_per_minute=rate_limit_per_minute, ip=client_ip(request)
             )
@@ -96,7 +96,7 @@ def create_key(request: Request, actor: Admin, name: Text = "", rate_limit_per_m
 @router.post("/{key_id}/revoke")
 def revoke_key(request: Request, actor: Admin, key_id: int) -> Response:
     try:
-        with session_scope(session_factory(request)) as session:
+        with session_scope(sessions_of(request)) as session:
             api_keys.revoke_key(session, key_id=key_id, by=actor, ip=client_ip(request))
     except PermissionDenied:
         audit(request, "admin.denied", by=actor, target=request.url.path)

@@ -5,22 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app_state import sessions_of
+from bot.client_address import client_address
 from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
 from civic.db import in_thread, session_scope
-from webapp.client_address import client_address
 
 
 def client_ip(request: Request) -> str:
     """The client's address as uvicorn saw it (behind a proxy, --forwarded-allow-ips must trust the proxy)."""
     return client_address(request)
-
-
-def session_factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
 
 
 def audit(
@@ -32,7 +27,7 @@ def audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Writes one audit entry in its own transaction (blocking: call from sync routes and dependencies)."""
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         accounts.record(session, action, by=by, target=target, details=details, ip=client_ip(request))
 
 
@@ -47,6 +42,6 @@ async def audit_async(
     """`audit` for async code: the write runs in a worker thread."""
     ip = client_ip(request)
     await in_thread(
-        session_factory(request),
+        sessions_of(request),
         lambda session: accounts.record(session, action, by=by, target=target, details=details, ip=ip),
     )

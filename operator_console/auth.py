@@ -12,11 +12,13 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
 
-from civic import console_accounts as accounts
-from civic.console_accounts import ROLES, ConsoleIdentity
+from bot.app_state import sessions_of
+from civic.console_accounts import ROLES
 from civic.db import MAX_ROW_ID, session_scope
 from civic.settings import get_settings
-from operator_console.audit import audit, audit_async, session_factory
+from operator_console import sessions
+from operator_console.audit import audit, audit_async
+from operator_console.sessions import SessionIdentity
 
 CONSOLE_PATH = "/console"
 LOGIN_PATH = "/console/login"
@@ -71,7 +73,7 @@ def safe_next(target: str | None) -> str:
     return CONSOLE_PATH
 
 
-def _identity(request: Request) -> ConsoleIdentity | None:
+def _identity(request: Request) -> SessionIdentity | None:
     # Resolved once per request: the CSRF guard and the route's dependency share it.
     cached = getattr(request.state, "console_identity", _UNRESOLVED)
     if cached is not _UNRESOLVED:
@@ -79,18 +81,18 @@ def _identity(request: Request) -> ConsoleIdentity | None:
     token = request.cookies.get(get_settings().console_cookie_name)
     identity = None
     if token:
-        with session_scope(session_factory(request)) as session:
-            identity = accounts.resolve_session(session, token)
+        with session_scope(sessions_of(request)) as session:
+            identity = sessions.resolve_session(session, token)
     request.state.console_identity = identity
     return identity
 
 
-def optional_user(request: Request) -> ConsoleIdentity | None:
+def optional_user(request: Request) -> SessionIdentity | None:
     """The logged-in user, or None (for pages anyone may see, like the login page)."""
     return _identity(request)
 
 
-def current_user(request: Request) -> ConsoleIdentity:
+def current_user(request: Request) -> SessionIdentity:
     """The logged-in user; anonymous pages are sent to the login page (303), JSON requests get 401."""
     identity = _identity(request)
     if identity is not None:
@@ -101,19 +103,26 @@ def current_user(request: Request) -> ConsoleIdentity:
     raise HTTPException(303, "login required", headers={"Location": f"{LOGIN_PATH}?{urlencode({'next': here})}"})
 
 
-def require_role(*roles: str) -> Callable[..., ConsoleIdentity]:
+def require_role(*roles: str) -> Callable[..., SessionIdentity]:
     """A dependency admitting only users with one of `roles` (403 and an audit entry for the others)."""
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:
         raise ValueError(f"unknown roles {sorted(unknown)}")
 
-    def dependency(request: Request, user: Annotated[ConsoleIdentity, Depends(current_user)]) -> ConsoleIdentity:
+    def dependency(request: Request, user: Annotated[SessionIdentity, Depends(current_user)]) -> SessionIdentity:
         if user.role not in roles:
             audit(request, "access.denied", by=user, target=request.url.path, details={"needs": list(roles)})
             raise HTTPException(403, "your role may not do this")
         return user
 
     return dependency
+
+
+OPERATOR_ROLES = ("operator", "admin")  # the live queue, takeovers and the outbox
+# The typed dependencies routes declare: any logged-in user, operators (and admins), admins only.
+User = Annotated[SessionIdentity, Depends(current_user)]
+Operator = Annotated[SessionIdentity, Depends(require_role(*OPERATOR_ROLES))]
+Admin = Annotated[SessionIdentity, Depends(require_role("admin"))]
 
 
 def login_csrf_token(nonce: str) -> str:
@@ -165,7 +174,7 @@ async def require_csrf(request: Request) -> None:
         ok = _login_csrf_ok(request, given)
     else:
         identity = await asyncio.to_thread(_identity, request)
-        ok = identity is not None and accounts.csrf_ok(identity, given)
+        ok = identity is not None and sessions.csrf_ok(identity, given)
     if not ok:
         details = {"method": request.method, "token_given": bool(given)}
         await audit_async(request, "csrf.refused", by=identity, target=request.url.path, details=details)

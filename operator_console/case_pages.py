@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.app_state import sessions_of
 from civic import console_accounts as accounts
 from civic import console_cases as service
 from civic.cases import normalize_case_number
@@ -23,14 +24,13 @@ from civic.errors import CaseNotFound, InvalidTransition
 from civic.i18n import category_label, status_label
 from civic.media import UnsupportedMedia, is_attachment_id, media_path
 from civic.models import Attachment, Case, Conversation, Department, Message
-from operator_console.audit import audit, client_ip, session_factory
-from operator_console.auth import CONSOLE_PATH, RowId, current_user, require_csrf
+from operator_console.audit import audit, client_ip
+from operator_console.auth import CONSOLE_PATH, RowId, User, require_csrf
 from operator_console.charts import seoul_map
 from operator_console.routes import SECURITY_HEADERS, local_time, render_page
 from telephony import transcripts
 
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
-User = Annotated[ConsoleIdentity, Depends(current_user)]
 OptionalText = Annotated[str | None, Form()]
 TRANSCRIPT_LIMIT = 500
 
@@ -143,7 +143,7 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
 
 @router.get("/cases/{number}", response_class=HTMLResponse)
 def case_page(request: Request, user: User, number: str, done: str = "", error: str = "") -> HTMLResponse:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         try:
             context = _case_context(session, user, number)
         except CaseNotFound:
@@ -157,7 +157,7 @@ def media(request: Request, user: User, attachment_id: str) -> Response:
     """A stored photo or recording, for staff who may see a case it belongs to (404 for everyone else)."""
     if not is_attachment_id(attachment_id):
         raise HTTPException(404, "no such file")
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         attachment = session.get(Attachment, attachment_id)
         visible = attachment is not None and service.attachment_visible(session, user, attachment)
     if attachment is None or not visible:
@@ -191,7 +191,7 @@ def _act(
         raise HTTPException(404, "no such case")
     page = f"{CONSOLE_PATH}/cases/{canonical}"  # canonical: nothing from the URL goes into Location as typed
     try:
-        with session_scope(session_factory(request)) as session:
+        with session_scope(sessions_of(request)) as session:
             case = work(session)
             if action != "merge":  # the merge returns the target; the page to show stays the duplicate's
                 page = f"{CONSOLE_PATH}/cases/{case.number}"
@@ -305,7 +305,7 @@ def return_case(request: Request, user: User, number: str, reason: OptionalText 
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, user: User, department: str = "") -> HTMLResponse:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         try:
             chosen, rows = service.inbox(session, user, department_code=department or None)
         except service.ActionRefused:
@@ -336,7 +336,7 @@ def inbox_page(request: Request, user: User, department: str = "") -> HTMLRespon
 
 @router.get("/conversations/{conversation_id}/file", response_class=HTMLResponse)
 def filing_page(request: Request, user: User, conversation_id: RowId, error: str = "") -> HTMLResponse:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         try:
             form = service.filing_form(session, user, conversation_id)
         except CaseNotFound:
@@ -371,7 +371,7 @@ def file_for_citizen(
 ) -> Response:
     form_page = f"{CONSOLE_PATH}/conversations/{conversation_id}/file"
     try:
-        with session_scope(session_factory(request)) as session:
+        with session_scope(sessions_of(request)) as session:
             case = service.file_for_citizen(
                 session,
                 user,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from bot.gateway import Gateway
+from bot.app_state import gateway_of, sessions_of
 from bot.rasa_client import RasaClient, RasaUnavailable
 from civic import console_accounts as accounts
 from civic import takeover
@@ -20,13 +20,12 @@ from civic.console_cases import ActionRefused, PermissionDenied
 from civic.db import MAX_ROW_ID, in_thread
 from civic.errors import CaseNotFound
 from civic.models import Conversation, Message
-from operator_console.audit import client_ip, session_factory
-from operator_console.auth import CONSOLE_PATH, RowId, require_csrf, require_role, wants_json
+from operator_console.audit import client_ip
+from operator_console.auth import CONSOLE_PATH, Operator, RowId, require_csrf, wants_json
 from operator_console.routes import render_page
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
-Operator = Annotated[ConsoleIdentity, Depends(require_role("operator", "admin"))]
 TRANSCRIPT_LIMIT = 500
 
 # Flash messages are chosen by key from these tables, never echoed from the URL.
@@ -54,8 +53,7 @@ ERRORS = {
 
 
 def _rasa(request: Request) -> RasaClient:
-    gateway: Gateway = request.app.state.gateway
-    return gateway.rasa
+    return gateway_of(request).rasa
 
 
 def _sender(conversation: Conversation) -> str:
@@ -92,7 +90,7 @@ def _back(request: Request, conversation_id: int, *, done: str = "", error: str 
 
 
 async def _db(request: Request, work: Any) -> Any:
-    return await in_thread(session_factory(request), work)
+    return await in_thread(sessions_of(request), work)
 
 
 @router.get("/conversations", response_class=HTMLResponse)
@@ -251,7 +249,7 @@ async def release(
         raise HTTPException(404, "no such conversation") from None
     except ActionRefused as refused:
         return _back(request, conversation_id, error=refused.code)
-    gateway: Gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     try:
         await gateway.resume_bot(conversation_id, _sender(conversation))
         if collect_missing:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from bot.app_state import sessions_of
 from civic.case_search import CaseFilter, CaseHit, export_chunks, search_cases
 from civic.categories import CATEGORIES
 from civic.console_accounts import ConsoleIdentity
@@ -20,13 +21,12 @@ from civic.db import session_scope, utcnow
 from civic.districts import DISTRICTS
 from civic.i18n import category_label, district_label, status_label
 from civic.settings import get_settings
-from operator_console.audit import audit, session_factory
-from operator_console.auth import CONSOLE_PATH, PageNumber, current_user, require_csrf
+from operator_console.audit import audit
+from operator_console.auth import CONSOLE_PATH, PageNumber, User, require_csrf
 from operator_console.charts import bar_chart, choropleth
 from operator_console.routes import SECURITY_HEADERS, render_page
 
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
-User = Annotated[ConsoleIdentity, Depends(current_user)]
 CHANNEL_LABELS = {"web": "웹", "telegram": "텔레그램", "phone": "전화", "rest": "API"}
 CSV_COLUMNS = (
     "number", "created_at", "status", "category", "district", "dong",
@@ -42,7 +42,7 @@ def _scope(user: ConsoleIdentity) -> int | None:
 
 
 def _stats(request: Request, user: ConsoleIdentity) -> DashboardStats:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         return dashboard_stats(session, department_id=_scope(user))
 
 
@@ -123,7 +123,7 @@ Filters = Annotated[CaseFilter, Depends(case_filter)]
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, user: User, filters: Filters, page: PageNumber = 1) -> HTMLResponse:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         result = search_cases(session, filters, department_id=_scope(user), page=page)
     query = filters.to_json()
     zone = ZoneInfo(get_settings().timezone)
@@ -192,7 +192,7 @@ def export_csv(request: Request, user: User, filters: Filters) -> StreamingRespo
         details={"filters": filters.to_json(), "department_scope": user.department_code if _scope(user) else None},
     )
     zone = ZoneInfo(get_settings().timezone)
-    chunks = export_chunks(session_factory(request), filters, department_id=_scope(user))
+    chunks = export_chunks(sessions_of(request), filters, department_id=_scope(user))
     stamp = f"{utcnow().astimezone(zone):%Y%m%d-%H%M}"
     headers = SECURITY_HEADERS | {"Content-Disposition": f'attachment; filename="cases-{stamp}.csv"'}
     return StreamingResponse(csv_lines(chunks, zone), media_type="text/csv; charset=utf-8", headers=headers)

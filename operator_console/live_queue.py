@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from civic import console_accounts as accounts
+from bot.app_state import sessions_of
 from civic.console_accounts import ConsoleIdentity
 from civic.db import in_thread
 from civic.settings import get_settings
-from operator_console.audit import session_factory
-from operator_console.auth import CONSOLE_PATH, require_role
+from operator_console import sessions
+from operator_console.auth import CONSOLE_PATH, OPERATOR_ROLES, Operator
 from operator_console.queue_hub import QueueHub, snapshot
 from operator_console.routes import render_page
 
@@ -24,13 +23,11 @@ KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle st
 DISCONNECT_CHECK_SECONDS = 1.0
 # A quiet stream still looks at its session this often, so a logout closes it within seconds, not at the next push.
 SESSION_CHECK_SECONDS = 5.0
-QUEUE_ROLES = ("operator", "admin")
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"])
-Operator = Annotated[ConsoleIdentity, Depends(require_role(*QUEUE_ROLES))]
 
 
 async def _snapshot(request: Request) -> dict[str, object]:
-    return await in_thread(session_factory(request), snapshot)
+    return await in_thread(sessions_of(request), snapshot)
 
 
 @router.get("/queue", response_class=HTMLResponse)
@@ -51,10 +48,10 @@ async def _still_allowed(request: Request, user: ConsoleIdentity) -> bool:
     token = request.cookies.get(get_settings().console_cookie_name)
 
     def check(session: Session) -> bool:
-        identity = accounts.resolve_session(session, token, touch=False)
-        return identity is not None and identity.user_id == user.user_id and identity.role in QUEUE_ROLES
+        identity = sessions.resolve_session(session, token, touch=False)
+        return identity is not None and identity.user_id == user.user_id and identity.role in OPERATOR_ROLES
 
-    return await in_thread(session_factory(request), check)
+    return await in_thread(sessions_of(request), check)
 
 
 @router.get("/api/queue/events")

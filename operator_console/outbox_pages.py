@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.app_state import sessions_of
 from civic import console_accounts as accounts
 from civic import outbox
-from civic.console_accounts import ConsoleIdentity
 from civic.db import session_scope
 from civic.models import OutboxMessage
 from civic.sms import SEALED_PLACEHOLDER, VERIFICATION_KIND
-from operator_console.audit import client_ip, session_factory
-from operator_console.auth import CONSOLE_PATH, RowId, require_csrf, require_role
+from operator_console.audit import client_ip
+from operator_console.auth import CONSOLE_PATH, Operator, RowId, require_csrf
 from operator_console.routes import render_page
 
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
-Operator = Annotated[ConsoleIdentity, Depends(require_role("operator", "admin"))]
 PREVIEW_CHARS = 200
 
 
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox_page(request: Request, user: Operator, done: str = "") -> HTMLResponse:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         counts = outbox.status_counts(session)
         rows = [
             {
@@ -52,7 +49,7 @@ def preview(row: OutboxMessage) -> str:
 
 @router.post("/outbox/{message_id}/retry")
 def retry(request: Request, user: Operator, message_id: RowId) -> Response:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         row = outbox.retry_dead(session, message_id)
         if row is None:
             raise HTTPException(404, "no dead letter with this id")

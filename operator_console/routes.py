@@ -14,17 +14,20 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from bot.app_state import sessions_of
+from bot.client_address import client_key
 from civic import console_accounts as accounts
 from civic.console_accounts import ConsoleIdentity
 from civic.db import MAX_ROW_ID, session_scope
 from civic.i18n import category_label, status_label
 from civic.models import AuditEntry, Case
 from civic.settings import get_settings
-from operator_console.audit import client_ip, session_factory
+from operator_console import sessions
+from operator_console.audit import client_ip
 from operator_console.auth import (
     CONSOLE_PATH,
+    User,
     clear_session_cookie,
-    current_user,
     login_csrf_token,
     login_nonce,
     optional_user,
@@ -34,7 +37,7 @@ from operator_console.auth import (
     set_login_nonce_cookie,
     set_session_cookie,
 )
-from webapp.client_address import client_key
+from operator_console.sessions import SessionIdentity
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -44,7 +47,6 @@ AUDIT_PAGE = 100
 DESCRIPTION_CHARS = 200
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(prefix=CONSOLE_PATH, tags=["console"], dependencies=[Depends(require_csrf)])
-User = Annotated[ConsoleIdentity, Depends(current_user)]
 
 # Console pages carry a CSRF token and citizens' words: never cached, never framed, scripts from here only.
 SECURITY_HEADERS = {
@@ -92,7 +94,7 @@ def _login_page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(
-    request: Request, user: Annotated[ConsoleIdentity | None, Depends(optional_user)], next: str = ""
+    request: Request, user: Annotated[SessionIdentity | None, Depends(optional_user)], next: str = ""
 ) -> Response:
     if user is not None:
         return RedirectResponse(safe_next(next), status_code=303)
@@ -106,8 +108,8 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    with session_scope(session_factory(request)) as session:
-        outcome = accounts.log_in(
+    with session_scope(sessions_of(request)) as session:
+        outcome = sessions.log_in(
             session,
             email=email,
             password=password,
@@ -134,8 +136,8 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, user: User) -> Response:
-    with session_scope(session_factory(request)) as session:
-        accounts.log_out(session, request.cookies.get(get_settings().console_cookie_name), ip=client_ip(request))
+    with session_scope(sessions_of(request)) as session:
+        sessions.log_out(session, request.cookies.get(get_settings().console_cookie_name), ip=client_ip(request))
     response = RedirectResponse("/console/login", status_code=303)
     clear_session_cookie(response)
     return response
@@ -191,7 +193,7 @@ def local_time(moment: datetime, zone: ZoneInfo | None = None) -> str:
 
 @router.get("/cases", response_class=HTMLResponse)
 def cases_page(request: Request, user: User) -> HTMLResponse:
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         rows = _newest_cases(session, user)
     return render_page(request, "cases.html", user=user, cases=rows)
 
@@ -210,7 +212,7 @@ def audit_log(
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE)
     if before is not None:
         query = query.where(AuditEntry.id < before)
-    with session_scope(session_factory(request)) as session:
+    with session_scope(sessions_of(request)) as session:
         entries = session.execute(query).scalars().all()
         page: list[dict[str, object]] = [
             {

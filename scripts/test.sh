@@ -9,6 +9,7 @@ REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/mypy civic bot actions webapp telephony operator_console
+.venv/bin/lint-imports
 
 echo "== pytest on SQLite"
 # tests/scale is scale mode (two web workers, two Rasa replicas): PostgreSQL and Redis by nature.

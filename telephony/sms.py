@@ -6,22 +6,16 @@ import asyncio
 import base64
 import binascii
 import logging
-import secrets
-from collections.abc import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from civic import verification
-from civic.conversations import get_or_create_conversation
-from civic.db import session_scope, utcnow
 from civic.models import OutboxMessage
 from civic.outbox import Undeliverable, register_sender
-from civic.phones import decrypt_phone, phone_blind_index
+from civic.phones import decrypt_phone
 from civic.settings import Settings
-from civic.sms import CHANNEL, VERIFICATION_KIND, message_text, queue_sms
+from civic.sms import CHANNEL, message_text
 
 log = logging.getLogger(__name__)
 
@@ -107,39 +101,3 @@ class SmsDelivery:
             # `from None`: the chained error's text can quote the number, and tracebacks end up in logs.
             raise _failure(message.id, error) from None
         log.info("sms for outbox %s accepted by Twilio as %s", message.id, sent.sid)
-
-
-def send_verification_code(
-    factory: sessionmaker[Session],
-    *,
-    phone_e164: str,
-    purpose: str,
-    budget: str,
-    client: str,
-    sms_text: Callable[[str], str],
-    language: str,
-) -> None:
-    """A code and its SMS in one transaction: a code is never stored without its message, nor sent unstored.
-
-    Raises civic.verification.VerificationError for a number codes do not go to and past the send limits
-    (then nothing is kept, not even the limits' counts). The SMS's text, code included, is stored sealed.
-    """
-    now = utcnow()
-    with session_scope(factory) as session:
-        code = verification.issue_code(
-            session, phone_e164=phone_e164, purpose=purpose, budget=budget, client=client, now=now
-        )
-        # The SMS belongs to the phone's own conversation (keyed by its blind index), not to the chat's.
-        conversation = get_or_create_conversation(
-            session, channel="sms", external_id=phone_blind_index(phone_e164), language=language
-        )
-        queue_sms(
-            session,
-            conversation_id=conversation.id,
-            phone_e164=phone_e164,
-            text=sms_text(code),
-            kind=VERIFICATION_KIND,
-            secret=True,
-            # Two requesters may ask for one phone at the same moment: a random part keeps their codes apart.
-            dedupe_key=f"sms-code:{conversation.id}:{now:%Y%m%dT%H%M%S}:{secrets.token_hex(8)}",
-        )

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from bot.app_state import sessions_of
 from civic import ledger, merkle, polls
 from civic.db import session_scope
 from civic.models import Ballot, LedgerCheckpoint, Poll
-from webapp.polls import public_poll, sessions_of
+from webapp.polls import public_poll
 
 # Full paths, no prefix: the key lives outside /api/polls.
 api = APIRouter(tags=["polls: verification"])

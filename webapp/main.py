@@ -16,11 +16,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import webchat, webchat_phone
+from bot.channels.telegram import webhook as telegram_webhook
+from bot.channels.telegram.front_door import TelegramFrontDoor
+from bot.channels.webchat import chat as webchat
+from bot.channels.webchat import phone as webchat_phone
 from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
-from bot.telegram import webhook as telegram_webhook
-from bot.telegram.front_door import TelegramFrontDoor
 from civic import retention
 from civic.db import get_session_factory
 from civic.outbox import unregister_sender
@@ -37,12 +38,12 @@ from telephony.sms import CHANNEL as SMS_CHANNEL
 from telephony.sms import SmsDelivery
 from webapp import ledger_api, open311
 from webapp import polls as poll_pages
+from webapp.body_limits import BodyReadTimeout, BodySizeLimit
 from webapp.errors import validation_failed
-from webapp.limits import BodyReadTimeout, BodySizeLimit
 from webapp.outbox_worker import WEB_CHANNELS, register_web_senders, run_outbox_worker
 from webapp.security_headers import SecurityHeaders
 
-BOT_STATIC = Path(webchat.__file__).parent / "static"
+WEBCHAT_STATIC = Path(webchat.__file__).parent / "static"
 HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
 WEB_STATIC = Path(__file__).parent / "static"
 POLL_CLOSER_SECONDS = 30.0
@@ -164,7 +165,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
     # Added last, so outermost: the clock covers every read of the body, whoever does it.
     app.add_middleware(BodyReadTimeout, seconds=settings.request_body_timeout_seconds)
-    app.mount("/chat/static", StaticFiles(directory=BOT_STATIC), name="chat-static")
+    app.mount("/chat/static", StaticFiles(directory=WEBCHAT_STATIC), name="chat-static")
     app.mount(poll_pages.STATIC_URL, StaticFiles(directory=WEB_STATIC), name="static")
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console-static")
     app.include_router(webchat.router)

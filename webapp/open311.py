@@ -13,13 +13,13 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from bot.client_address import client_address
 from civic import open311
 from civic.db import session_scope
 from civic.i18n import LANGUAGES
 from civic.open311 import Open311Error
 from civic.open311_filing import Filed, RequestForm, authorize_write, file_request
 from civic.settings import get_settings
-from webapp.client_address import client_address
 
 PREFIX = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"

@@ -22,18 +22,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
+from bot.app_state import sessions_of
+from bot.client_address import client_key
 from civic import polls, verification
 from civic.db import session_scope, utcnow
 from civic.errors import InvalidPhone
 from civic.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, format_date
 from civic.models import Poll
 from civic.phones import normalize_phone
+from civic.poll_texts import SMS_TEXT, TEXTS, text, wait_text
 from civic.polls import PollError, PollSummary, VoterProof, summarize
 from civic.settings import get_settings
+from civic.verification import send_verification_code
 from civic.votes import BallotBox, VoteOutcome, VoteRequest
-from telephony.sms import send_verification_code
-from webapp.client_address import client_key
-from webapp.poll_texts import SMS_TEXT, TEXTS, text, wait_text
 
 HERE = Path(__file__).parent
 COOKIE = "civic_polls"
@@ -94,11 +95,6 @@ def _csrf_ok(request: Request, form: FormData) -> bool:
 def public_poll(session: Session, public_id: str) -> Poll | None:
     poll = polls.poll_by_public_id(session, public_id[:32])
     return poll if poll is not None and poll.status in PUBLIC_STATUSES else None
-
-
-def sessions_of(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
 
 
 def _load_view(request: Request, public_id: str) -> PollSummary | None:
@@ -270,8 +266,18 @@ def _purpose(poll: PollSummary, browser_id: str) -> str:
     return f"{_budget(poll)}:{browser.hexdigest()[:16]}"
 
 
-@router.post("/polls/{public_id}/code", response_class=HTMLResponse)
-async def send_code(request: Request, public_id: str) -> HTMLResponse:
+@dataclass
+class Posted:
+    """A form posted to a public poll's page that carried this browser's CSRF token."""
+
+    values: VoteForm
+    lang: str
+    poll: PollSummary
+    browser_id: str
+
+
+async def _posted(request: Request, public_id: str) -> Posted | HTMLResponse:
+    """The posted form, or the page that refuses it: 403 without the CSRF token, 404 for no such public poll."""
     form = await request.form()
     values = VoteForm.parse(form)
     lang = pick_language(request, values.lang)
@@ -280,6 +286,16 @@ async def send_code(request: Request, public_id: str) -> HTMLResponse:
     poll = await asyncio.to_thread(_load_view, request, public_id)
     if poll is None:
         return _message_page(request, lang, "no_poll", 404)
+    browser_id = str(request.cookies.get(COOKIE))  # _csrf_ok checked it is there
+    return Posted(values, lang, poll, browser_id)
+
+
+@router.post("/polls/{public_id}/code", response_class=HTMLResponse)
+async def send_code(request: Request, public_id: str) -> HTMLResponse:
+    posted = await _posted(request, public_id)
+    if isinstance(posted, HTMLResponse):
+        return posted
+    values, lang, poll = posted.values, posted.lang, posted.poll
     values.code = ""
     if poll.state != "open":
         return _poll_page(request, poll, lang, values, error=text("not_open", lang), status_code=403)
@@ -288,10 +304,9 @@ async def send_code(request: Request, public_id: str) -> HTMLResponse:
     except InvalidPhone:
         return _poll_page(request, poll, lang, values, error=text("invalid_phone", lang), status_code=422)
     # Codes are sent to numbers off a poll's roll too: refusing them here would tell anyone who is on it.
-    browser_id = str(request.cookies.get(COOKIE))  # _csrf_ok checked it is there
     try:
         await asyncio.to_thread(
-            _issue_and_queue, sessions_of(request), poll, phone_e164, lang, browser_id, client_key(request)
+            _issue_and_queue, sessions_of(request), poll, phone_e164, lang, posted.browser_id, client_key(request)
         )
     except verification.VerificationError as refusal:
         return _refused_page(request, poll, lang, values, refusal)
@@ -356,14 +371,10 @@ def _spend_code(
 
 @router.post("/polls/{public_id}/vote", response_class=HTMLResponse)
 async def vote(request: Request, public_id: str) -> HTMLResponse:
-    form = await request.form()
-    values = VoteForm.parse(form)
-    lang = pick_language(request, values.lang)
-    if not _csrf_ok(request, form):
-        return _message_page(request, lang, "csrf", 403)
-    poll = await asyncio.to_thread(_load_view, request, public_id)
-    if poll is None:
-        return _message_page(request, lang, "no_poll", 404)
+    posted = await _posted(request, public_id)
+    if isinstance(posted, HTMLResponse):
+        return posted
+    values, lang, poll = posted.values, posted.lang, posted.poll
     code, values.code = values.code, ""
 
     def again(key: str, status_code: int, **extra: object) -> HTMLResponse:
@@ -381,8 +392,9 @@ async def vote(request: Request, public_id: str) -> HTMLResponse:
     refusal = await asyncio.to_thread(_precheck, factory, poll.id, phone_e164, values)
     if refusal:
         return again(refusal, 403)
-    browser_id = str(request.cookies.get(COOKIE))  # _csrf_ok checked it is there
-    spent = await asyncio.to_thread(_spend_code, factory, poll, phone_e164, code, browser_id, client_key(request))
+    spent = await asyncio.to_thread(
+        _spend_code, factory, poll, phone_e164, code, posted.browser_id, client_key(request)
+    )
     if spent is not None:
         if spent.retry_after_seconds is not None:  # the checks' limit: wait, not a wrong code
             return _refused_page(request, poll, lang, values, spent)

@@ -48,7 +48,7 @@ def make_poll(session_factory: sessionmaker[Session], created_by: str = "action-
 
 
 def verified_telegram_chat(session_factory: sessionmaker[Session], phone: str | None = None) -> str:
-    """A Telegram chat whose citizen shared their own contact (what bot/telegram/handlers.py does)."""
+    """A Telegram chat whose citizen shared their own contact (what bot/channels/telegram/handlers.py does)."""
     chat_id = str(uuid.uuid4().int % 10**10)
     with session_scope(session_factory) as session:
         citizen = get_or_create_citizen(session, phone=phone or new_phone())
@@ -222,7 +222,7 @@ async def test_an_unverified_telegram_citizen_is_asked_to_share_their_number(
 
 
 def verified_web_chat(session_factory: sessionmaker[Session], phone: str | None = None) -> str:
-    """A web chat whose citizen entered an SMS code in "📞 Verify my number" (what bot/webchat_phone.py does)."""
+    """A web chat whose citizen entered an SMS code in "📞 Verify my number" (bot/channels/webchat/phone.py)."""
     external_id = uuid.uuid4().hex
     with session_scope(session_factory) as session:
         citizen = get_or_create_citizen(session, phone=phone or new_phone())

@@ -163,7 +163,7 @@ def hold(session_factory: sessionmaker[Session], chat: str) -> ConsoleIdentity:
         user = accounts.create_user(session, email=email, password="correct horse battery", role="operator")
         conversation = get_or_create_conversation(session, channel="web", external_id=chat)
         session.flush()
-        operator = ConsoleIdentity(user.id, email, "operator", None, None, "s", "c")
+        operator = ConsoleIdentity(user.id, email, "operator", None, None, "s")
         takeover.take(session, operator, conversation.id)
     return operator
 

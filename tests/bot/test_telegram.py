@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.telegram import webhook
+from bot.channels.telegram.front_door import TelegramFrontDoor
 from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
-from bot.telegram import webhook
-from bot.telegram.front_door import TelegramFrontDoor
 from civic import console_accounts as accounts
 from civic import inbox, takeover
 from civic.console_accounts import ConsoleIdentity
@@ -519,7 +519,7 @@ async def test_a_held_chat_reaches_the_operator_and_the_operator_and_the_bot_aft
             session, email=f"op-{chat}@seoul.example.kr", password="correct horse battery", role="operator"
         )
         session.flush()
-        operator = ConsoleIdentity(user.id, user.email, "operator", None, None, "s", "c")
+        operator = ConsoleIdentity(user.id, user.email, "operator", None, None, "s")
         conversation = session.execute(
             select(Conversation).where(Conversation.channel == "telegram", Conversation.external_id == str(chat))
         ).scalar_one()

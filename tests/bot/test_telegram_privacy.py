@@ -8,7 +8,7 @@ import logging
 import pytest
 from telegram import Update
 
-from bot.telegram.privacy import PTB_LOGGERS, SEALED_FIELD, redact_telegram_logs, seal, unseal
+from bot.channels.telegram.privacy import PTB_LOGGERS, SEALED_FIELD, redact_telegram_logs, seal, unseal
 from tests.fakes import telegram_api as tg
 
 NUMBER = "+82 10-2345-6789"

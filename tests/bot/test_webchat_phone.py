@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.webchat import external_id_of
+from bot.channels.webchat.chat import external_id_of
 from civic.db import session_scope
 from civic.models import Citizen, Conversation, Message, OutboxMessage, VerificationCode
 from civic.phones import decrypt_phone, normalize_phone, phone_blind_index

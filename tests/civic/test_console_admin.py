@@ -26,6 +26,7 @@ from civic.models import AuditEntry, Case, CategoryDeadline, ConsoleSession, Con
 from civic.phones import decrypt_phone
 from civic.routing import department_for, department_id_for, route_table
 from civic.settings import get_settings
+from operator_console import sessions
 
 MakeCase = Callable[..., Case]
 PASSWORD = "correct horse battery"
@@ -45,7 +46,7 @@ def stored_user(session: Session, role: str, department_code: str | None = None)
 
 
 def identity_of(user: ConsoleUser, session_id: str = "session") -> ConsoleIdentity:
-    return ConsoleIdentity(user.id, user.email, user.role, user.department_id, None, session_id, "csrf")
+    return ConsoleIdentity(user.id, user.email, user.role, user.department_id, None, session_id)
 
 
 @pytest.fixture
@@ -168,16 +169,16 @@ def test_roles_change_but_an_admin_cannot_demote_or_deactivate_themselves(
 
 def test_deactivation_ends_sessions_and_reactivation_lets_them_back(session: Session, actor: ConsoleIdentity) -> None:
     operator = stored_user(session, "operator")
-    assert accounts.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.1", hasher=FAST).ok
+    assert sessions.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.1", hasher=FAST).ok
     admin.deactivate_user(session, actor, operator.id, ip="10.0.0.9")
     assert not operator.active
     assert session.execute(select(ConsoleSession).where(ConsoleSession.user_id == operator.id)).first() is None
     [entry] = audited(session, actor, "user.deactivated")
     assert (entry.target, entry.details, entry.ip) == (operator.email, {"sessions": 1}, "10.0.0.9")
-    assert not accounts.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.1", hasher=FAST).ok
+    assert not sessions.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.1", hasher=FAST).ok
     admin.reactivate_user(session, actor, operator.id)
     assert operator.active and audited(session, actor, "user.reactivated")
-    assert accounts.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.1", hasher=FAST).ok
+    assert sessions.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.1", hasher=FAST).ok
 
 
 def test_deactivating_an_operator_gives_their_conversations_back_to_the_bot(
@@ -194,23 +195,23 @@ def test_deactivating_an_operator_gives_their_conversations_back_to_the_bot(
 
 def test_password_reset_logs_the_user_out_everywhere(session: Session, actor: ConsoleIdentity) -> None:
     operator = stored_user(session, "operator")
-    assert accounts.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.2", hasher=FAST).ok
+    assert sessions.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.2", hasher=FAST).ok
     with pytest.raises(cc.ActionRefused, match="weak_password"):
         admin.reset_password(session, actor, operator.id, password="too short")
     admin.reset_password(session, actor, operator.id, password="a brand new passphrase")
     assert session.execute(select(ConsoleSession).where(ConsoleSession.user_id == operator.id)).first() is None
-    assert not accounts.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.2").ok
-    assert accounts.log_in(session, email=operator.email, password="a brand new passphrase", ip="10.7.0.2").ok
+    assert not sessions.log_in(session, email=operator.email, password=PASSWORD, ip="10.7.0.2").ok
+    assert sessions.log_in(session, email=operator.email, password="a brand new passphrase", ip="10.7.0.2").ok
     [entry] = audited(session, actor, "user.password_reset")
     assert entry.details == {"sessions": 1} and "passphrase" not in str(entry.details)
 
 
 def test_resetting_ones_own_password_keeps_this_session(session: Session) -> None:
     me = stored_user(session, "admin")
-    outcome = accounts.log_in(session, email=me.email, password=PASSWORD, ip="10.7.0.3", hasher=FAST)
+    outcome = sessions.log_in(session, email=me.email, password=PASSWORD, ip="10.7.0.3", hasher=FAST)
     assert outcome.identity is not None
     admin.reset_password(session, outcome.identity, me.id, password="a brand new passphrase")
-    assert accounts.resolve_session(session, outcome.token) is not None
+    assert sessions.resolve_session(session, outcome.token) is not None
 
 
 def test_desk_phone_is_stored_encrypted_and_shown_masked(session: Session, actor: ConsoleIdentity) -> None:

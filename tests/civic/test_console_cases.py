@@ -24,7 +24,7 @@ MakeConversation = Callable[..., Conversation]
 
 def identity(role: str, department_id: int | None = None) -> ConsoleIdentity:
     email = f"{role}-{uuid.uuid4().hex[:6]}@seoul.example.kr"
-    return ConsoleIdentity(1, email, role, department_id, None, "session", "csrf")
+    return ConsoleIdentity(1, email, role, department_id, None, "session")
 
 
 OPERATOR = identity("operator")

@@ -28,7 +28,7 @@ def person(session: Session, role: str) -> ConsoleIdentity:
         session, email=email, password="correct horse battery", role=role, department_code=department
     )
     session.flush()
-    return ConsoleIdentity(user.id, email, role, user.department_id, department, "session", "csrf")
+    return ConsoleIdentity(user.id, email, role, user.department_id, department, "session")
 
 
 def outbox_of(session: Session, conversation: Conversation) -> list[OutboxMessage]:

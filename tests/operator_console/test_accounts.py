@@ -23,6 +23,7 @@ from civic.console_accounts import (
 )
 from civic.db import utcnow
 from civic.models import AuditEntry, ConsoleSession, ConsoleUser, Department, LoginAttempt
+from operator_console import sessions
 from operator_console import users as users_cli
 
 PASSWORD = "correct horse battery"
@@ -46,9 +47,9 @@ def make_user(session: Session, role: str = "operator", department: Department |
     )
 
 
-def log_in(session: Session, email: str, password: str = PASSWORD, **kwargs: object) -> accounts.LoginOutcome:
+def log_in(session: Session, email: str, password: str = PASSWORD, **kwargs: object) -> sessions.LoginOutcome:
     kwargs = {"ip": "10.0.0.1", "now": T0, "hasher": FAST} | kwargs
-    return accounts.log_in(session, email=email, password=password, **kwargs)  # type: ignore[arg-type]
+    return sessions.log_in(session, email=email, password=password, **kwargs)  # type: ignore[arg-type]
 
 
 def audit_actions(session: Session, actor: str) -> list[str]:
@@ -121,7 +122,7 @@ def test_an_inactive_user_cannot_log_in_and_loses_open_sessions(session: Session
     user = make_user(session)
     token = log_in(session, user.email).token
     accounts.deactivate_user(session, email=user.email)
-    assert accounts.resolve_session(session, token, now=T0) is None
+    assert sessions.resolve_session(session, token, now=T0) is None
     assert not log_in(session, user.email).ok
 
 
@@ -227,24 +228,24 @@ def test_an_address_spraying_many_emails_backs_off_for_every_email(session: Sess
 def test_login_opens_a_new_session_and_ends_the_previous_one(session: Session) -> None:
     user = make_user(session)
     first = log_in(session, user.email)
-    assert first.token and accounts.resolve_session(session, first.token, now=T0) is not None
+    assert first.token and sessions.resolve_session(session, first.token, now=T0) is not None
     # The token itself is never stored: the row's id is its SHA-256.
     assert session.get(ConsoleSession, first.token) is None
-    assert session.get(ConsoleSession, accounts.session_id_of(first.token)) is not None
+    assert session.get(ConsoleSession, sessions.session_id_of(first.token)) is not None
     second = log_in(session, user.email, previous_token=first.token, now=T0 + timedelta(seconds=5))
     assert second.token and second.token != first.token
-    assert accounts.resolve_session(session, first.token, now=T0 + timedelta(seconds=6)) is None
-    assert accounts.resolve_session(session, second.token, now=T0 + timedelta(seconds=6)) is not None
+    assert sessions.resolve_session(session, first.token, now=T0 + timedelta(seconds=6)) is None
+    assert sessions.resolve_session(session, second.token, now=T0 + timedelta(seconds=6)) is not None
 
 
 def test_idle_sessions_expire_and_activity_keeps_them(session: Session) -> None:
     user = make_user(session)
     token = log_in(session, user.email).token
     seen = T0 + timedelta(minutes=29)
-    assert accounts.resolve_session(session, token, now=seen) is not None
-    assert accounts.resolve_session(session, token, now=seen + timedelta(minutes=29)) is not None
-    assert accounts.resolve_session(session, token, now=seen + timedelta(minutes=29 + 31)) is None
-    assert session.get(ConsoleSession, accounts.session_id_of(token or "")) is None  # expired sessions are deleted
+    assert sessions.resolve_session(session, token, now=seen) is not None
+    assert sessions.resolve_session(session, token, now=seen + timedelta(minutes=29)) is not None
+    assert sessions.resolve_session(session, token, now=seen + timedelta(minutes=29 + 31)) is None
+    assert session.get(ConsoleSession, sessions.session_id_of(token or "")) is None  # expired sessions are deleted
 
 
 def test_sessions_end_after_the_absolute_limit_however_active(session: Session) -> None:
@@ -253,16 +254,16 @@ def test_sessions_end_after_the_absolute_limit_however_active(session: Session) 
     moment = T0
     while moment < T0 + timedelta(hours=12) - timedelta(minutes=20):
         moment += timedelta(minutes=20)
-        assert accounts.resolve_session(session, token, now=moment) is not None
-    assert accounts.resolve_session(session, token, now=T0 + timedelta(hours=12, seconds=1)) is None
+        assert sessions.resolve_session(session, token, now=moment) is not None
+    assert sessions.resolve_session(session, token, now=T0 + timedelta(hours=12, seconds=1)) is None
 
 
 def test_logout_deletes_the_session(session: Session) -> None:
     user = make_user(session)
     token = log_in(session, user.email).token
-    assert accounts.log_out(session, token, ip="10.0.0.1", now=T0)
-    assert accounts.resolve_session(session, token, now=T0) is None
-    assert not accounts.log_out(session, token)
+    assert sessions.log_out(session, token, ip="10.0.0.1", now=T0)
+    assert sessions.resolve_session(session, token, now=T0) is None
+    assert not sessions.log_out(session, token)
     assert audit_actions(session, user.email)[-1] == "logout"
 
 
@@ -271,17 +272,17 @@ def test_csrf_tokens_belong_to_one_session(session: Session) -> None:
     first = log_in(session, user.email).identity
     second = log_in(session, user.email, now=T0 + timedelta(seconds=1)).identity
     assert first and second and first.csrf_token != second.csrf_token
-    assert accounts.csrf_ok(first, first.csrf_token)
-    assert not accounts.csrf_ok(first, second.csrf_token)
-    assert not accounts.csrf_ok(first, "")
-    assert not accounts.csrf_ok(first, None)
+    assert sessions.csrf_ok(first, first.csrf_token)
+    assert not sessions.csrf_ok(first, second.csrf_token)
+    assert not sessions.csrf_ok(first, "")
+    assert not sessions.csrf_ok(first, None)
 
 
 # ---- roles and audit ----------------------------------------------------------------------------------------------
 
 
 def identity(role: str, department_id: int | None = None) -> ConsoleIdentity:
-    return ConsoleIdentity(1, "x@seoul.example.kr", role, department_id, None, "s", "t")
+    return ConsoleIdentity(1, "x@seoul.example.kr", role, department_id, None, "s")
 
 
 def test_who_may_do_what() -> None:

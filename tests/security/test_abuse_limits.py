@@ -21,19 +21,19 @@ from starlette.routing import Route
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bot import webchat
+from bot.channels.webchat import chat as webchat
+from bot.client_address import client_key
 from civic import rate_limits, verification
 from civic.db import make_engine, make_session_factory, session_scope
 from civic.models import RateLimitCounter, VerificationCode
 from civic.phones import normalize_phone, phone_blind_index
 from civic.settings import get_settings
+from civic.verification import send_verification_code
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
-from telephony.sms import send_verification_code
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import new_phone, running_app
 from tests.limits import reset_rate_limits
 from tests.operator_console.helpers import log_in, new_user
-from webapp.client_address import client_key
 
 # On a window's edge (whole hours of UTC), so the windows are the same on every run.
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)

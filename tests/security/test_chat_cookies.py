@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from bot.webchat import COOKIE, external_id_of, issued_by_us
+from bot.channels.webchat.chat import COOKIE, external_id_of, issued_by_us
 from telephony.local_twilio import local_twilio
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app

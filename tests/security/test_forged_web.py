@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.webchat import external_id_of
+from bot.channels.webchat.chat import external_id_of
 from civic.conversations import get_or_create_conversation
 from civic.db import session_scope, utcnow
 from civic.models import Conversation, Message

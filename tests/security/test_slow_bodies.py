@@ -24,7 +24,7 @@ from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import log_in, new_user
 from tests.security.helpers import asgi_request, http_scope, nothing_written
-from webapp.limits import BodyReadTimeout
+from webapp.body_limits import BodyReadTimeout
 
 TIMEOUT = 0.5
 

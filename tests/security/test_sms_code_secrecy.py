@@ -16,8 +16,8 @@ from civic.models import OutboxMessage
 from civic.outbox import DEAD, SENT
 from civic.phones import normalize_phone
 from civic.sms import SEALED_PLACEHOLDER
+from civic.verification import send_verification_code
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
-from telephony.sms import send_verification_code
 from tests.inprocess_app import new_phone, running_app
 from tests.limits import reset_rate_limits
 from tests.operator_console.helpers import log_in, new_user

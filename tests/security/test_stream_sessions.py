@@ -15,7 +15,7 @@ from civic import console_accounts as accounts
 from civic.cases import file_case
 from civic.db import session_scope, utcnow
 from civic.models import ConsoleSession
-from operator_console import live_queue
+from operator_console import live_queue, sessions
 from telephony.local_twilio import local_twilio
 from tests.inprocess_app import running_app
 from tests.operator_console.helpers import COOKIE, log_in, new_user
@@ -75,7 +75,7 @@ def test_the_stream_closes_after_logout(client: TestClient, db: sessionmaker[Ses
 
     def log_out() -> None:
         with session_scope(db) as session:
-            assert accounts.log_out(session, token)
+            assert sessions.log_out(session, token)
 
     text = stream_until_closed(client, log_out, lambda: file_one(db, "로그아웃 뒤의 민원"))
     assert text.startswith("event: queue") and "event: ended" in text
@@ -94,7 +94,7 @@ def test_the_stream_closes_after_deactivation(client: TestClient, db: sessionmak
 
 def test_the_stream_closes_when_the_session_expires(client: TestClient, db: sessionmaker[Session]) -> None:
     log_in(client, new_user(db, "admin"))
-    session_id = accounts.session_id_of(client.cookies.get(COOKIE) or "")
+    session_id = sessions.session_id_of(client.cookies.get(COOKIE) or "")
 
     def expire() -> None:
         with session_scope(db) as session:
@@ -109,7 +109,7 @@ def test_a_live_session_keeps_its_stream_and_is_not_kept_alive_by_it(
     client: TestClient, db: sessionmaker[Session]
 ) -> None:
     log_in(client, new_user(db, "operator"))
-    session_id = accounts.session_id_of(client.cookies.get(COOKIE) or "")
+    session_id = sessions.session_id_of(client.cookies.get(COOKIE) or "")
     with client.stream("GET", "/console/api/queue/events") as stream:
         lines = stream.iter_lines()
         assert next(lines) == "event: queue"

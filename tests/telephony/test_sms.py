@@ -22,9 +22,10 @@ from civic.errors import InvalidPhone
 from civic.models import OutboxMessage
 from civic.phones import decrypt_phone, normalize_phone
 from civic.settings import Settings, get_settings
+from civic.sms import CHANNEL, queue_sms
 from telephony.local_twilio import FakeTwilioAPI
 from telephony.local_twilio import serve_in_thread as serve
-from telephony.sms import CHANNEL, SmsDelivery, make_twilio_client, queue_sms
+from telephony.sms import SmsDelivery, make_twilio_client
 from tests.inprocess_app import new_phone
 
 KOREAN_TEXT = "[서울시] 민원 SR-2026-000123 처리가 완료되었습니다."

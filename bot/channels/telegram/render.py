@@ -7,8 +7,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
+from bot.channels.telegram.texts import INPUT_PLACEHOLDER, SHARE_LOCATION, VERIFY_PHONE, text_for
 from bot.gateway import Reply
-from bot.telegram.texts import INPUT_PLACEHOLDER, SHARE_LOCATION, VERIFY_PHONE, text_for
 from civic.i18n import LANGUAGE_NAMES
 
 MAX_TEXT = 4096  # Telegram's limit for one message

@@ -25,10 +25,16 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.telegram.delivery import CHANNEL, TelegramDelivery
+from bot.channels.telegram.render import (
+    LANGUAGE_PREFIX,
+    OutgoingMessage,
+    language_picker,
+    merge_replies,
+    parse_button_data,
+)
+from bot.channels.telegram.texts import BUTTON_EXPIRED, CHOOSE_LANGUAGE, PRIVATE_ONLY, text_for
 from bot.gateway import COMMAND_PAYLOADS, Gateway, Inbound, Outcome
-from bot.telegram.delivery import CHANNEL, TelegramDelivery
-from bot.telegram.render import LANGUAGE_PREFIX, OutgoingMessage, language_picker, merge_replies, parse_button_data
-from bot.telegram.texts import BUTTON_EXPIRED, CHOOSE_LANGUAGE, PRIVATE_ONLY, text_for
 from civic.conversations import get_or_create_conversation
 from civic.db import in_thread
 from civic.i18n import LANGUAGE_NAMES

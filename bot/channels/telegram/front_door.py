@@ -15,11 +15,11 @@ from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes
 
+from bot.channels.telegram.delivery import CHANNEL, TelegramDelivery
+from bot.channels.telegram.handlers import TelegramHandlers
+from bot.channels.telegram.privacy import redact_telegram_logs, seal, unseal
+from bot.channels.telegram.texts import COMMANDS
 from bot.gateway import Gateway
-from bot.telegram.delivery import CHANNEL, TelegramDelivery
-from bot.telegram.handlers import TelegramHandlers
-from bot.telegram.privacy import redact_telegram_logs, seal, unseal
-from bot.telegram.texts import COMMANDS
 from civic import inbox
 from civic.db import session_scope
 from civic.settings import Settings

@@ -13,8 +13,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app_state import sessions_of
+from bot.channels.webchat.chat import ChatId, CheckedChatId, external_id_of
+from bot.client_address import client_key
 from bot.messages import gateway_message
-from bot.webchat import ChatId, CheckedChatId, external_id_of, sessions_of
 from civic import verification
 from civic.conversations import get_or_create_conversation, record_message
 from civic.db import session_scope, utcnow
@@ -22,10 +24,9 @@ from civic.errors import InvalidPhone
 from civic.i18n import DEFAULT_LANGUAGE
 from civic.models import Citizen, Conversation
 from civic.phones import decrypt_phone, get_or_create_citizen, normalize_phone
-from telephony.sms import send_verification_code
-from webapp.client_address import client_key
-from webapp.poll_texts import text as code_text
-from webapp.poll_texts import wait_text
+from civic.poll_texts import text as code_text
+from civic.poll_texts import wait_text
+from civic.verification import send_verification_code
 
 CHANNEL = "web"
 CODE = re.compile(r"[0-9]{6}")

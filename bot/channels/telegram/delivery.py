@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden
 
-from bot.telegram.render import OutgoingMessage, markup_for
+from bot.channels.telegram.render import OutgoingMessage, markup_for
 from civic.db import session_scope
 from civic.models import Conversation, OutboxMessage
 from civic.outbox import Undeliverable, deliver_now, enqueue, register_sender

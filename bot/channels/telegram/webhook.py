@@ -6,7 +6,7 @@ import json
 
 from fastapi import APIRouter, Request, Response
 
-from bot.telegram.front_door import WEBHOOK_PATH, TelegramFrontDoor
+from bot.channels.telegram.front_door import WEBHOOK_PATH, TelegramFrontDoor
 
 router = APIRouter()
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.gateway import Gateway, Inbound, Outcome
+from bot.app_state import gateway_of, sessions_of
+from bot.client_address import client_key
+from bot.gateway import Inbound, Outcome
 from bot.messages import gateway_message
 from civic import rate_limits
 from civic.conversations import get_or_create_conversation, transcript
@@ -25,9 +27,8 @@ from civic.db import MAX_ROW_ID, session_scope
 from civic.i18n import DEFAULT_LANGUAGE
 from civic.media import UnsupportedMedia, is_attachment_id, media_path, store_photo
 from civic.models import Attachment, Conversation
+from civic.poll_texts import wait_text
 from civic.settings import Settings, get_settings
-from webapp.client_address import client_key
-from webapp.poll_texts import wait_text
 
 HERE = Path(__file__).parent
 COOKIE = "civic_chat"
@@ -94,16 +95,6 @@ def checked_chat_id(
 
 ChatId = Annotated[str, Depends(chat_id_of)]
 CheckedChatId = Annotated[str, Depends(checked_chat_id)]
-
-
-def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-def sessions_of(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
 
 
 @router.get("", response_class=HTMLResponse)
