@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic.models import Message
+from tests.domain import domain_responses
 from tests.e2e.stack import ChatClient, Stack
 
 pytestmark = pytest.mark.e2e
-DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
 FIRST = "안녕하세요, 이름 테스트 대화예요"
-
-
-def domain_responses() -> set[str]:
-    return set(yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))["responses"])
 
 
 def bot_replies(db: sessionmaker[Session], first_text: str) -> list[Message]:

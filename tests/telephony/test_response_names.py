@@ -5,18 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 from bot.gateway import Outcome, Reply
 from telephony import phone_texts as say
 from telephony.phone_line import speak
+from tests.domain import domain_responses
 
 ROOT = Path(__file__).resolve().parents[2]
 REWORDED = "domain.yml reworded this text in a way no code can have expected"
-
-
-def domain_responses() -> set[str]:
-    return set(yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"])
 
 
 def spoken_for(*replies: Reply) -> tuple[str, str | None, bool, bool]:
