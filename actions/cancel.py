@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
-from actions.context import conversation_id_of, in_session, language_of, latest_entity
+from actions.case_answer import Answer, answer_about_case
+from actions.context import language_of
 from civic.case_lookup import may_see
-from civic.cases import cases_for_conversation, get_case, normalize_case_number, withdraw_case
+from civic.cases import cases_for_conversation, get_case, withdraw_case
 from civic.errors import CaseNotFound, NotYourCase
 from civic.i18n import status_label
 from civic.workflow import CaseStatus, InvalidTransition
@@ -25,11 +25,8 @@ class ActionCancelReport(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         language = language_of(tracker)
-        asked = latest_entity(tracker, "case_id")
-        number = normalize_case_number(asked) if asked else None
 
-        def withdraw(session: Any) -> tuple[str, dict[str, str]]:
-            conversation_id = conversation_id_of(session, tracker)
+        def withdraw(session: Session, conversation_id: int, number: str | None) -> Answer:
             target = number
             if target is None:
                 cases = cases_for_conversation(session, conversation_id)
@@ -54,6 +51,5 @@ class ActionCancelReport(Action):
                 }
             return "utter_case_withdrawn", {"case_number": case.number}
 
-        response, values = await in_session(withdraw)
-        dispatcher.utter_message(response=response, **values)
+        await answer_about_case(dispatcher, tracker, withdraw)
         return []

@@ -8,10 +8,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
-from actions.context import conversation_id_of, in_session, language_of, latest_entity
+from actions.case_answer import Answer, answer_about_case
+from actions.context import conversation_id_of, in_session, language_of
 from civic import case_lookup
-from civic.cases import cases_for_conversation, last_public_note, normalize_case_number
+from civic.cases import cases_for_conversation, last_public_note
 from civic.i18n import category_label, department_name, district_label, format_date, status_label
 from civic.models import Case
 
@@ -40,11 +42,8 @@ class ActionCheckStatus(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         language = language_of(tracker)
-        asked = latest_entity(tracker, "case_id")
-        number = normalize_case_number(asked) if asked else None
 
-        def look_up(session: Any) -> tuple[str, dict[str, str]]:
-            conversation_id = conversation_id_of(session, tracker)
+        def look_up(session: Session, conversation_id: int, number: str | None) -> Answer:
             if number:
                 # Only for the conversation or verified phone that filed or follows it; an unknown number and
                 # someone else's get the same answer (civic.case_lookup).
@@ -59,8 +58,7 @@ class ActionCheckStatus(Action):
                 return "utter_ask_case_number", {}
             return "utter_case_status", public_view(cases[0], language)
 
-        response, values = await in_session(look_up)
-        dispatcher.utter_message(response=response, **values)
+        values = await answer_about_case(dispatcher, tracker, look_up)
         return [SlotSet("case_id", values.get("case_number")), SlotSet("handoff_offered", False)]
 
 

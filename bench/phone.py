@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import percentiles, write_result
+from civic.db import make_engine, make_session_factory
 from civic.migrate import upgrade
 from civic.settings import get_settings
 from telephony import simulate
 from telephony.local_twilio import FakeTwilioAPI
 from telephony.local_twilio import serve_in_thread as serve
-from telephony.simulate import CallSimulator
+from telephony.simulate import CallSimulator, asked_response
 from tests.e2e.stack import running_stack
 
 AUDIO = Path(__file__).resolve().parents[1] / "tests" / "telephony" / "audio"
@@ -62,7 +64,7 @@ def clips(texts: tuple[str, ...]) -> dict[str, list[str]]:
 
 @dataclass
 class Script:
-    """What the caller answers to each question, by the words of the question."""
+    """What the caller answers to each question, by the domain response that asked it (never its words)."""
 
     districts: list[str]
     place: str
@@ -79,21 +81,21 @@ class Script:
             found[YES][0],
         )
 
-    def answer(self, prompt: str, said_yes: bool, rng: random.Random) -> tuple[str, str, str] | None:
-        """(turn kind, question, turn) for the question in `prompt`; None when it is none of the report's."""
-        if "이대로 접수할까요" in prompt:
+    def answer(self, response: str | None, said_yes: bool, rng: random.Random) -> tuple[str, str, str] | None:
+        """(turn kind, question, turn) for the question `response` asks; None when it is none of the report's."""
+        if response == "utter_report_summary":
             # The read-back is a closed question; if "네" was not taken, the caller presses 1 as told.
             return ("dtmf", "summary", "dtmf:1") if said_yes else ("grammar", "summary", self.yes)
-        if "어느 구" in prompt:
+        if response == "utter_ask_district":
             return "grammar", "district", rng.choice(self.districts)
-        if "정확한 위치" in prompt:
+        if response == "utter_ask_place":
             return "free", "place", self.place
-        if "어떤 상황인지" in prompt:
+        if response == "utter_ask_description":
             return "free", "description", self.description
-        if "어떤 종류" in prompt:
+        if response == "utter_ask_category":
             # Keys 1..10 are categories: after "1" the line waits KEY_PAUSE_SECONDS for a possible "0".
             return "dtmf", "category", "dtmf:1"
-        if "불편 신고는 1번" in prompt:
+        if response in (None, "utter_greet"):  # the line's greeting, with its main menu
             return "dtmf", "menu", "dtmf:1"
         return None
 
@@ -120,13 +122,13 @@ async def one_call(
     rng: random.Random,
     stats: LevelStats,
     think: tuple[float, float],
+    sessions: sessionmaker[Session],
 ) -> str:
     """One report call from dial to filing; returns how it ended."""
-    replies = await call.dial(http)
-    prompt = replies[-1] if replies else ""
+    await call.dial(http)
     said_yes = False
     for _ in range(MAX_TURNS):
-        step = script.answer(prompt, said_yes, rng)
+        step = script.answer(await asyncio.to_thread(asked_response, sessions, call.call_sid), said_yes, rng)
         if step is None:
             return "off_script"
         kind, question, turn = step
@@ -140,8 +142,7 @@ async def one_call(
             stats.turns += 1
             stats.latencies[kind].append(report.latency_ms)
             stats.by_question.setdefault(f"{kind}:{question}", []).append(report.latency_ms)
-        prompt = report.replies[-1] if report.replies else ""
-        if "접수되었어요" in prompt:
+        if await asyncio.to_thread(asked_response, sessions, call.call_sid) == "utter_case_filed":
             return "filed"
         if not call.listening:
             return call.report.ended  # queued for an operator or hung up by the bot
@@ -155,6 +156,7 @@ class Line:
     web_url: str
     twilio: FakeTwilioAPI
     script: Script
+    sessions: sessionmaker[Session]  # the stack's database: what each call's question is
 
     def call(self, caller: str, *, fast: bool = False) -> CallSimulator:
         return CallSimulator(
@@ -178,7 +180,7 @@ async def caller(
         call = line.call(f"+8210{rng.choice('2346789')}{rng.randint(0, 9_999_999):07d}")
         stats.calls += 1
         try:
-            stats.outcomes[await one_call(call, http, line.script, rng, stats, THINK_SECONDS)] += 1
+            stats.outcomes[await one_call(call, http, line.script, rng, stats, THINK_SECONDS, line.sessions)] += 1
         except Exception as error:  # counted, and the other callers go on
             stats.outcomes[f"exception:{type(error).__name__}"] += 1
         finally:
@@ -201,7 +203,7 @@ async def warm_up(line: Line) -> None:
     async with httpx.AsyncClient(timeout=120) as http:
         call = line.call("+821020000000", fast=True)
         try:
-            await one_call(call, http, line.script, random.Random(0), LevelStats(), think=(0.0, 0.0))
+            await one_call(call, http, line.script, random.Random(0), LevelStats(), (0.0, 0.0), line.sessions)
         finally:
             await call.hang_up()
 
@@ -261,7 +263,7 @@ def measure(levels: list[int], seconds: float) -> dict[str, Any]:
         upgrade(url)
         env = {"TWILIO_API_BASE_URL": api_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
         with running_stack(url, web_env=env) as stack:
-            line = Line(stack.web_url, twilio, script)
+            line = Line(stack.web_url, twilio, script, make_session_factory(make_engine(url)))
             asyncio.run(warm_up(line))
             for level in levels:
                 before = {name: cpu_seconds(pid) for name, pid in stack.pids.items()}

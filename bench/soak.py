@@ -432,12 +432,13 @@ class WebCitizen:
         summary = await self.say(report_text())
         if summary is None:
             return None
-        if "이대로 접수할까요" not in joined(summary):
+        # The read-back is the turn that offers /affirm: known by its button, whatever its wording.
+        affirm = next((b["title"] for b in buttons_of(summary) if b["payload"] == "/affirm"), None)
+        if affirm is None:
             self.recorder.unexpected("web: no summary", joined(summary))
             return None
         if not await self.world.pause():
             return None
-        affirm = next((b["title"] for b in buttons_of(summary) if b["payload"] == "/affirm"), "")
         started = self.recorder.now()
         filed = await self.tap(summary, affirm)
         if filed is None:

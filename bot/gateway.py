@@ -30,6 +30,8 @@ T = TypeVar("T")
 # Payloads the gateway itself sends for non-text input; never accepted from citizens' text.
 PHOTO_PAYLOAD = "/share_photo"
 LOCATION_PAYLOAD = "/share_location"
+# The key of a Rasa REST reply that names its domain response (nlu/rest_channel.py); gateway texts have none.
+RESPONSE_NAME = "utter_action"
 # Channel commands (Telegram's menu, phone menu keys) and the intents they stand for: a fixed
 # allow-list, so a command can never smuggle entities or another intent into Rasa.
 COMMAND_PAYLOADS = {
@@ -77,6 +79,7 @@ class Reply:
     buttons: list[dict[str, str]] = field(default_factory=list)
     sender: str = "bot"
     secret: bool = False  # the text carries something the transcript keeps only redacted (a receipt)
+    response: str | None = None  # the domain response it is (`utter_…`), whatever its wording; None for gateway texts
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,7 @@ class Gateway:
             ]
             if not text and not buttons:
                 continue
+            response = answer.get(RESPONSE_NAME)
             row = enqueue(
                 session,
                 conversation_id=conversation.id,
@@ -250,13 +254,18 @@ class Gateway:
             if row is None:
                 continue  # this hand-back's question was already asked
             message = record_message(
-                session, conversation=conversation, direction="out", sender="bot", text=text, data={"buttons": buttons}
+                session,
+                conversation=conversation,
+                direction="out",
+                sender="bot",
+                text=text,
+                data={"buttons": buttons, "response": response},
             )
             assert message is not None
             session.flush()
             # The web chat reads its transcript, so this row is its delivery; Telegram sends it with the buttons.
             row.data = {"transcript_id": message.id, "buttons": buttons}
-            replies.append(Reply(message.id, text, buttons))
+            replies.append(Reply(message.id, text, buttons, response=response))
         return replies
 
     def _rasa_text(self, inbound: Inbound, text: str, turn: _Turn) -> str | None:
@@ -363,6 +372,7 @@ class Gateway:
                 for b in answer.get("buttons") or []
             ]
             text = answer.get("text") or ""
+            response = answer.get(RESPONSE_NAME)
             stored = RECEIPT_ID.sub(RECEIPT_STORED, text)
             message = record_message(
                 session,
@@ -370,12 +380,12 @@ class Gateway:
                 direction="out",
                 sender=sender,
                 text=stored,
-                data={"buttons": buttons, "reply_to": inbound.id, "error": error},
+                data={"buttons": buttons, "reply_to": inbound.id, "error": error, "response": response},
             )
             assert message is not None
             session.flush()
             # The channel still gets the whole text once; only what is stored is redacted.
-            replies.append(Reply(message.id, text, buttons, sender, secret=stored != text))
+            replies.append(Reply(message.id, text, buttons, sender, secret=stored != text, response=response))
         return replies
 
 
@@ -396,7 +406,7 @@ def replies_to(session: Session, inbound: Message) -> list[Reply]:
         .order_by(Message.id)
     ).scalars()
     return [
-        Reply(m.id, m.text, list(m.data.get("buttons") or []), m.sender)
+        Reply(m.id, m.text, list(m.data.get("buttons") or []), m.sender, response=m.data.get("response"))
         for m in rows
         if m.data.get("reply_to") == inbound.id
     ]

@@ -51,7 +51,6 @@ from telephony.expectations import (
     main_menu,
     menu_text,
 )
-from telephony.responses import response_name
 from telephony.transcripts import FIELD_OF_RESPONSE
 from telephony.understanding import listen_closed, listen_free
 
@@ -410,7 +409,7 @@ class PhoneLine:
         outcome = await self.gateway.handle(inbound)
         if outcome.status == "unavailable":
             return await self._hand_off(state, "bot_unavailable", say.UNAVAILABLE, heard=heard)
-        spoken, expectation, hand_off, hang_up = self._speak(outcome)
+        spoken, expectation, hand_off, hang_up = speak(outcome)
         if lead and expectation is not None:
             spoken = f"{lead} {spoken}"
             expectation = replace(expectation, prompt=spoken)
@@ -428,32 +427,6 @@ class PhoneLine:
             heard,
             spoken,
         )
-
-    def _speak(self, outcome: Outcome) -> tuple[str, Expectation | None, bool, bool]:
-        """The replies as one spoken text, what to expect next, and whether to hand off or hang up."""
-        parts: list[str] = []
-        hand_off = hang_up = False
-        last_name: str | None = None
-        last_buttons: list[dict[str, str]] = []
-        for reply in outcome.replies:
-            name = response_name(reply.text) if reply.sender == "bot" else None
-            if name in say.UNSPOKEN:
-                continue
-            if name == "utter_handoff_recorded":
-                hand_off = True
-                continue
-            hang_up = hang_up or name == "utter_goodbye"
-            parts.append(
-                say.PHONE_FORMS.get(name or "")
-                or say.unheard_read_back(say.spoken(reply.text)) + say.PHONE_SUFFIXES.get(name or "", "")
-            )
-            last_name, last_buttons = name, reply.buttons
-        if not parts:
-            return "", None, hand_off, hang_up
-        body = " ".join(part for part in parts if part)
-        expectation = after_reply(body, last_buttons, last_name)
-        prompt = " ".join(p for p in (body, menu_text(expectation)) if p)
-        return prompt, replace(expectation, prompt=prompt), hand_off, hang_up
 
     async def _again(
         self,
@@ -534,6 +507,33 @@ class PhoneLine:
             return await self.rasa.slots(f"phone:{call_sid}")
         except RasaUnavailable:
             return {}
+
+
+def speak(outcome: Outcome) -> tuple[str, Expectation | None, bool, bool]:
+    """The replies as one spoken text, what to expect next, and whether to hand off or hang up."""
+    parts: list[str] = []
+    hand_off = hang_up = False
+    last_name: str | None = None
+    last_buttons: list[dict[str, str]] = []
+    for reply in outcome.replies:
+        name = reply.response  # by name, never by its wording: domain.yml may reword any text
+        if name in say.UNSPOKEN:
+            continue
+        if name == "utter_handoff_recorded":
+            hand_off = True
+            continue
+        hang_up = hang_up or name == "utter_goodbye"
+        parts.append(
+            say.PHONE_FORMS.get(name or "")
+            or say.unheard_read_back(say.spoken(reply.text)) + say.PHONE_SUFFIXES.get(name or "", "")
+        )
+        last_name, last_buttons = name, reply.buttons
+    if not parts:
+        return "", None, hand_off, hang_up
+    body = " ".join(part for part in parts if part)
+    expectation = after_reply(body, last_buttons, last_name)
+    prompt = " ".join(p for p in (body, menu_text(expectation)) if p)
+    return prompt, replace(expectation, prompt=prompt), hand_off, hang_up
 
 
 def _queued_call_sid(session: Session, conversation_id: int) -> str | None:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -328,6 +329,18 @@ def read_back(report: CallReport) -> None:
         ]
         cases = cases_for_conversation(session, conversation.id)
         report.case_number = cases[0].number if cases else None
+
+
+def asked_response(sessions: sessionmaker[Session], call_sid: str) -> str | None:
+    """The domain response the line's current question is (its saved expectation); None at the main menu.
+
+    A scripted caller answers by this name, not by the words it heard: the wording is domain.yml's and the line's.
+    """
+    from civic.phone_calls import get_call
+
+    with sessions() as session:
+        call = get_call(session, call_sid)
+        return None if call is None else call.expectation.get("response")
 
 
 async def simulate(turns: list[str], *, web_url: str, twilio_port: int, fast: bool) -> CallReport:

@@ -235,3 +235,24 @@ async def test_a_turn_interrupted_by_a_dying_worker_is_taken_up_again_by_its_ret
     assert len(fake.turns) == 2
     again = await gateway.handle(inbound("접수할게요", "i1", 2))
     assert [r.id for r in again.replies] == [r.id for r in retried.replies] and len(fake.turns) == 2
+
+
+async def test_each_reply_carries_its_response_name_also_when_replayed_or_handed_back(
+    gateway: Gateway, fake_rasa: tuple[FakeRasa, str], session_factory: sessionmaker[Session]
+) -> None:
+    fake, _ = fake_rasa
+    fake.answer = lambda turn: [
+        {"text": "첫 문단", "utter_action": "utter_help"},
+        {"text": "둘째 문단", "utter_action": "utter_help"},  # Rasa splits a text at blank lines, both named
+        {"text": "어느 구인가요?", "utter_action": "utter_ask_district"},
+    ]
+    first = await gateway.handle(inbound("도움말", "n1", 1))
+    assert [r.response for r in first.replies] == ["utter_help", "utter_help", "utter_ask_district"]
+    again = await gateway.handle(inbound("도움말", "n1", 1))
+    assert [r.response for r in again.replies] == ["utter_help", "utter_help", "utter_ask_district"]
+    refused = await gateway.handle(inbound("", "n1", 2))
+    assert refused.status == "refused" and [r.response for r in refused.replies] == [None]  # a gateway text
+    with session_scope(session_factory) as session:
+        conversation_id = get_or_create_conversation(session, channel="web", external_id="n1").id
+    queued = await gateway.resume_report(conversation_id, key="handback:n1")
+    assert [r.response for r in queued] == ["utter_help", "utter_help", "utter_ask_district"]

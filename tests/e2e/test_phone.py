@@ -17,7 +17,7 @@ from civic.phones import get_or_create_citizen
 from telephony.audio import read_wav, wav_bytes
 from telephony.local_twilio import FakeTwilioAPI
 from telephony.phone_texts import KEPT_FOR_OPERATOR, UNHEARD_MARKERS
-from telephony.simulate import CallReport, CallSimulator
+from telephony.simulate import CallReport, CallSimulator, asked_response
 from tests.e2e.stack import Stack
 from tests.inprocess_app import new_phone
 
@@ -69,7 +69,8 @@ async def test_a_caller_files_a_report_with_keys_and_speech_and_gets_the_number_
         assert turn.latency_ms is not None and turn.latency_ms < 5000
         assert "정확한 위치" in turn.replies[-1]
         asked = (await call.play(clip("합정역 2번 출구 앞에 불법 주차된 차가 있어요"))).replies[-1]
-        if "어떤 상황인지" in asked:  # the place answer did not already describe the problem
+        # Branches go by the question's response name, never by the words heard.
+        if asked_response(db, call.call_sid) == "utter_ask_description":  # the place did not describe the problem
             asked = (await call.play(clip("학교 앞에 차가 계속 서 있어요"))).replies[-1]
         assert "이대로 접수할까요?" in asked and "구: 마포구" in asked and "네는 1번" in asked
         filed = (await call.play("dtmf:1")).replies[-1]
@@ -227,7 +228,7 @@ async def test_the_line_files_only_what_it_believes_it_heard(
         await call.dial(http)
         await call.play("dtmf:1")
         asked = (await call.play(sentence)).replies[-1]
-        if "어느 구" not in asked:  # not sure of the category: asked once more, with the keys
+        if asked_response(db, call.call_sid) != "utter_ask_district":  # unsure of the category: asked again, with keys
             assert asked.startswith("죄송해요, 잘 못 들었어요.") and "불법 주정차는 1번" in asked
             asked = (await call.play("dtmf:1")).replies[-1]
         assert "어느 구" in asked
@@ -235,7 +236,7 @@ async def test_the_line_files_only_what_it_believes_it_heard(
         kept = (await call.play(str(mumbled))).replies[-1]
         assert kept.startswith(KEPT_FOR_OPERATOR)
         asked = kept
-        if "어떤 상황인지" in asked:
+        if asked_response(db, call.call_sid) == "utter_ask_description":
             asked = (await call.play(clip("학교 앞에 차가 계속 서 있어요"))).replies[-1]
         assert "이대로 접수할까요?" in asked and "유형: 불법 주정차" in asked and "녹음으로 남기신 위치" in asked
         filed = (await call.play("dtmf:1")).replies[-1]

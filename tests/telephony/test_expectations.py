@@ -1,12 +1,10 @@
-"""What the phone line expects after each bot reply, how it reads replies aloud, and which response a text is."""
+"""What the phone line expects after each bot reply, and how it reads replies aloud."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pytest
-import yaml
 
 from civic.districts import district_names
 from telephony.expectations import (
@@ -20,7 +18,6 @@ from telephony.expectations import (
     menu_text,
 )
 from telephony.phone_texts import has_final_consonant, menu, spoken
-from telephony.responses import DOMAIN, response_name
 
 CATEGORY_BUTTONS = [
     {"title": "불법 주정차", "payload": '/inform{"category":"illegal_parking"}'},
@@ -28,27 +25,6 @@ CATEGORY_BUTTONS = [
     {"title": "소음", "payload": '/inform{"category":"noise"}'},
 ]
 YES_NO = [{"title": "네, 접수해 주세요", "payload": "/affirm"}, {"title": "고칠 게 있어요", "payload": "/deny"}]
-
-
-def korean_templates() -> list[tuple[str, str]]:
-    domain = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))
-    return [
-        (name, variant["text"])
-        for name, variants in domain["responses"].items()
-        for variant in variants
-        if variant.get("text") and not variant.get("condition")
-    ]
-
-
-@pytest.mark.parametrize(("name", "template"), korean_templates())
-def test_every_korean_response_is_recognised_with_its_placeholders_filled(name: str, template: str) -> None:
-    filled = re.sub(r"\{[a-z_]+\}", "값123", template)
-    assert response_name(filled) == name
-
-
-def test_texts_that_are_no_response_are_not_recognised() -> None:
-    assert response_name("echo: 안녕") is None
-    assert response_name("") is None
 
 
 def test_buttons_become_keys_with_spoken_forms() -> None:
