@@ -1,0 +1,268 @@
+"""Seoul's place names (gu, dong, subway stations) and the correction of near misses in a heard place."""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+from civic.districts import DATA_DIR, district_names
+from civic.geo import dong_names
+
+STATIONS_FILE = DATA_DIR / "seoul_stations.csv"
+COMMON_WORDS_FILE = DATA_DIR / "gazetteer_common_words.txt"
+
+# A name is corrected to only from three syllables up: a 1-jamo slip on a two-syllable word lands on
+# ordinary words (중국 → 중구, 정도 → 정동). Five syllables and more allow two slips.
+MIN_SYLLABLES = 3
+LONG_SYLLABLES = 5
+# The nearest name must beat every other name by this many jamo edits, or the heard word is left alone.
+MARGIN = 1
+_SEARCH_DEPTH = 2  # the most edits the index looks for (the long names' allowance)
+
+# What follows a place in an answer: particles, copulas and "near/in front of". The longest first, so
+# that "앞에서" goes before "에서". Not 로 alone: "합정도로" is a road, not 합정동 + 로.
+_ENDING_WORDS = """
+에서요 에서는 에서 이에요 이예요 예요 에요 이요 이고요 인데요 인데 입니다 이고 으로 까지 부근 근처
+쪽으로 쪽에 쪽 앞에서 앞에 앞 옆에 옆 뒤에 뒤 에는 에 의 은 는 을 를 이 가 요
+"""
+_ENDINGS = sorted(_ENDING_WORDS.split(), key=len, reverse=True)
+# A number with its counter: exits, lines, floors ("2번", "삼번", "3호선", "5층") are never names.
+_NUMBERED = re.compile(r"(?:\d+|[일이삼사오육륙칠팔구십백]+)(?:번|호선|호|층|번지|출구|번출구|번째)|\d+")
+# A heard last syllable that means something of its own next to a gu's stem: 용산고 is a high school,
+# 광진교 a bridge, never 용산구 or 광진구 misheard.
+_NOT_SLIPS = {"구": ("고", "교")}
+_HANGUL = re.compile(r"[가-힣]")
+_PUNCTUATION = "\"'“”‘’()[]{}<>.,!?~…·:;。、"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One place name put in place of what was heard: text[start:end] of the original was `heard`."""
+
+    start: int
+    end: int
+    heard: str
+    name: str
+    distance: int  # jamo edits between the two
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A heard place answer and the same answer with its near-miss place names corrected."""
+
+    original: str
+    text: str
+    changes: tuple[Change, ...] = ()
+
+
+def jamo(text: str) -> str:
+    """Hangul syllables split into their letters (합 → ᄒ ᅡ ᆸ), initial and final consonants kept apart."""
+    return unicodedata.normalize("NFD", text)
+
+
+def _syllables(text: str) -> int:
+    return len(_HANGUL.findall(text))
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+@cache
+def station_names() -> frozenset[str]:
+    """Seoul's subway stations as named on the map, without 역 (합정, 서울대입구)."""
+    with STATIONS_FILE.open(encoding="utf-8", newline="") as f:
+        return frozenset(row["station_ko"] for row in csv.DictReader(f))
+
+
+@cache
+def common_words() -> frozenset[str]:
+    """Ordinary words one jamo away from a place name, which a transcript means as themselves."""
+    lines = COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(word for line in lines for word in line.split("#")[0].split())
+
+
+@cache
+def place_names() -> frozenset[str]:
+    """Every Korean place name known: gu (마포구, 마포), dong (서교동, 상계1동), stations (합정, 합정역)."""
+    names: set[str] = set()
+    for gu in district_names().values():
+        names |= {gu.gu_ko, gu.short_ko}
+    names |= {name for name in dong_names() if _HANGUL.search(name)}
+    for station in station_names():
+        names |= {station, station if station.endswith("역") else station + "역"}
+    return frozenset(filter(None, names))
+
+
+def _deletions(word: str, depth: int) -> set[str]:
+    """The word and every string made of it by deleting up to `depth` of its letters."""
+    found = frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        found = found | frontier
+    return found
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance between a and b, or limit + 1 as soon as it must exceed limit."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    row = list(range(len(b) + 1))
+    for i, char in enumerate(a, start=1):
+        diagonal, row[0] = row[0], i
+        for j, other in enumerate(b, start=1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (char != other))
+        if min(row) > limit:
+            return limit + 1
+    return row[-1]
+
+
+class Gazetteer:
+    """Place names indexed by their jamo with up to two letters deleted (a symmetric-deletion index):
+    a heard word looks up its own deletions, so only names within two edits are ever compared."""
+
+    def __init__(self, names: frozenset[str], common: frozenset[str]) -> None:
+        self.names = names
+        self.common = common
+        self.spelling = {name: jamo(name) for name in names}
+        self.by_deletion: dict[str, set[str]] = {}
+        for name, spelling in self.spelling.items():
+            for variant in _deletions(spelling, _SEARCH_DEPTH):
+                self.by_deletion.setdefault(variant, set()).add(name)
+
+    def allowance(self, name: str) -> int:
+        """How many jamo edits a heard word may be from `name` to be corrected to it (0: never)."""
+        syllables = _syllables(name)
+        return 0 if syllables < MIN_SYLLABLES else 2 if syllables >= LONG_SYLLABLES else 1
+
+    def nearest(self, word: str) -> tuple[str, int] | None:
+        """The one name `word` is a near miss of, with the distance; None when none or not one clearly."""
+        if _syllables(word) < MIN_SYLLABLES:
+            return None  # no name of three syllables is one or two jamo from it
+        heard = jamo(word)
+        # One edit first: most slips are one jamo, and one-deletion lookups are a tenth of two-deletion ones.
+        # Every name within `depth` edits shares a deletion of at most `depth` letters with the word.
+        for depth in range(1, _SEARCH_DEPTH + 1):
+            ranked = self._within(heard, depth)
+            if ranked or _syllables(word) < LONG_SYLLABLES - 1:
+                break
+        if not ranked:
+            return None
+        distance, name = ranked[0]
+        if distance > self.allowance(name) or _digits(name) != _digits(word):
+            return None
+        if word.endswith(_NOT_SLIPS.get(name[-1], ())):
+            return None
+        if len(ranked) > 1 and ranked[1][0] - distance < MARGIN:
+            return None  # two names as near: the caller's word is not ours to choose
+        return name, distance
+
+    def _within(self, heard: str, depth: int) -> list[tuple[int, str]]:
+        """The names within `depth` jamo edits of the heard jamo, nearest first."""
+        found: dict[str, int] = {}
+        for variant in _deletions(heard, depth):
+            for name in self.by_deletion.get(variant, ()):
+                if name not in found:
+                    found[name] = _distance(heard, self.spelling[name], depth)
+        return sorted((distance, name) for name, distance in found.items() if distance <= depth)
+
+    def is_kept(self, word: str) -> bool:
+        """Whether a word is never corrected: a name already, an ordinary word, a number or an exit."""
+        return word in self.names or word in self.common or bool(_NUMBERED.fullmatch(word))
+
+
+@cache
+def gazetteer() -> Gazetteer:
+    """The gazetteer, built once (a few hundred milliseconds); load() builds it ahead of the first call."""
+    return Gazetteer(place_names(), common_words())
+
+
+def load() -> None:
+    """Build the gazetteer now rather than on the first place corrected."""
+    gazetteer()
+
+
+def _cores(word: str, least: int = 1) -> list[tuple[str, str]]:
+    """The word as heard and without each ending it may carry ("합정녁에서" → "합정녁" + "에서"),
+    keeping at least `least` characters in the core."""
+    cores = [(word, "")]
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= least:
+            cores.append((word[: -len(ending)], ending))
+    return cores
+
+
+@dataclass(frozen=True)
+class _Word:
+    start: int  # where the word starts in the text, past any opening punctuation
+    text: str  # the word without punctuation around it
+    bare: bool  # no punctuation around it, so it may be joined to its neighbour
+
+
+def _words(text: str) -> list[_Word]:
+    words = []
+    for match in re.finditer(r"\S+", text):
+        token = match.group()
+        inner = token.strip(_PUNCTUATION)
+        if inner:
+            words.append(_Word(match.start() + token.index(inner), inner, inner == token))
+    return words
+
+
+def _nearest_reading(gaz: Gazetteer, cores: list[tuple[str, str]]) -> tuple[str, str, int] | None:
+    """(core, name, distance) for the reading of a word nearest a name: the whole word or its core."""
+    found = []
+    for core, _ in cores:
+        near = gaz.nearest(core)
+        if near:
+            found.append((near[1], -len(core), core, near[0]))
+    if not found:
+        return None
+    distance, _, core, name = min(found)  # the nearest, then the longest core
+    return core, name, distance
+
+
+def correct_place(text: str) -> Correction:
+    """Correct near-miss Seoul place names in a transcribed place answer ("합정녁 2번 출구" → "합정역 2번 출구").
+
+    Each word, and each word joined to the next (spacing varies: "합정 녁"), is compared with and without
+    its ending (에서, 앞, 이요 …) to the gazetteer by jamo edits. It is corrected only when one name is
+    clearly nearest, within one edit (two for names of five syllables or more); names, ordinary words,
+    numbers and exits are never changed, nor are the digits in a name.
+    """
+    gaz = gazetteer()
+    words = _words(text)
+    changes: list[Change] = []
+    i = 0
+    while i < len(words):
+        word, following = words[i], words[i + 1] if i + 1 < len(words) else None
+        cores = _cores(word.text)
+        is_name = any(core in gaz.names for core, _ in cores)
+        if not is_name and any(gaz.is_kept(core) for core, _ in cores):
+            i += 1  # an ordinary word, a number or an exit: neither corrected nor joined to the next
+            continue
+        if following and word.bare and following.bare and not gaz.is_kept(following.text):
+            # Joined, the core must reach into the second word, or it would be the first word alone.
+            pair_cores = _cores(word.text + following.text, least=len(word.text) + 1)
+            if any(gaz.is_kept(core) for core, _ in pair_cores):
+                i += 2  # "서교 동", "신촌 역에서": a name said in two words, kept as said
+                continue
+            pair = _nearest_reading(gaz, pair_cores)
+            if pair:
+                core, name, distance = pair
+                end = following.start + len(core) - len(word.text)
+                changes.append(Change(word.start, end, text[word.start : end], name, distance))
+                i += 2
+                continue
+        single = None if is_name else _nearest_reading(gaz, cores)
+        if single:
+            core, name, distance = single
+            changes.append(Change(word.start, word.start + len(core), core, name, distance))
+        i += 1
+    corrected = text
+    for change in reversed(changes):
+        corrected = corrected[: change.start] + change.name + corrected[change.end :]
+    return Correction(original=text, text=corrected, changes=tuple(changes))
