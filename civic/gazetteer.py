@@ -7,11 +7,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
-from civic.districts import DATA_DIR, district_names
+from civic.districts import DATA_DIR, city_outside_seoul, district_names
 from civic.geo import dong_names
 
 STATIONS_FILE = DATA_DIR / "seoul_stations.csv"
+OUTSIDE_STATIONS_FILE = DATA_DIR / "stations_outside_seoul.csv"
 COMMON_WORDS_FILE = DATA_DIR / "gazetteer_common_words.txt"
 
 # A name is corrected to only from three syllables up: a 1-jamo slip on a two-syllable word lands on
@@ -46,7 +48,7 @@ class Change:
     end: int
     heard: str
     name: str
-    distance: int  # jamo edits between the two
+    distance: int  # edits between their jamo: one for a letter heard for a like one, two for another
 
 
 @dataclass(frozen=True)
@@ -71,30 +73,53 @@ def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
-@cache
-def station_names() -> frozenset[str]:
-    """Seoul's subway stations as named on the map, without 역 (합정, 서울대입구)."""
-    with STATIONS_FILE.open(encoding="utf-8", newline="") as f:
+def _station_names(path: Path) -> frozenset[str]:
+    with path.open(encoding="utf-8", newline="") as f:
         return frozenset(row["station_ko"] for row in csv.DictReader(f))
 
 
 @cache
+def station_names() -> frozenset[str]:
+    """Seoul's subway stations as named on the map, without 역 (합정, 서울대입구)."""
+    return _station_names(STATIONS_FILE)
+
+
+def _station_forms(station: str) -> set[str]:
+    # 효창공원앞 is also said 효창공원; a name ending in 역 (서울역) is not doubled.
+    return {station, station.removesuffix("앞"), station if station.endswith("역") else station + "역"}
+
+
+@cache
 def common_words() -> frozenset[str]:
-    """Ordinary words one jamo away from a place name, which a transcript means as themselves."""
+    """Words near a place name that a transcript means as themselves: ordinary words and landmarks."""
     lines = COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines()
     return frozenset(word for line in lines for word in line.split("#")[0].split())
 
 
+def _dong_as_said(name: str) -> str:
+    """The dong as people say it, without its official numbers: 성수1가1동 and 성수동1가 → 성수동."""
+    return re.sub(r"[\d·]+가?", "", name)
+
+
 @cache
 def place_names() -> frozenset[str]:
-    """Every Korean place name known: gu (마포구, 마포), dong (서교동, 상계1동), stations (합정, 합정역)."""
+    """Every Korean place name known: gu (마포구, 마포), dong (서교동, 상계1동, 성수동), stations (합정, 합정역)."""
     names: set[str] = set()
     for gu in district_names().values():
         names |= {gu.gu_ko, gu.short_ko}
-    names |= {name for name in dong_names() if _HANGUL.search(name)}
+    for dong in dong_names():
+        if _HANGUL.search(dong):
+            names |= {dong, _dong_as_said(dong)}
     for station in station_names():
-        names |= {station, station if station.endswith("역") else station + "역"}
+        names |= _station_forms(station)
     return frozenset(filter(None, names))
+
+
+@cache
+def names_outside_seoul() -> frozenset[str]:
+    """Stations of the capital region outside Seoul (부천, 상동역): kept as heard, never corrected to."""
+    forms = set().union(*map(_station_forms, _station_names(OUTSIDE_STATIONS_FILE)))
+    return frozenset(forms - place_names())
 
 
 def _deletions(word: str, depth: int) -> set[str]:
@@ -106,28 +131,61 @@ def _deletions(word: str, depth: int) -> set[str]:
     return found
 
 
+# Letters a recogniser hears for one another, which cost one edit; any other change costs two. Initials:
+# lax, tense and aspirated (합정/합쩡), ㄷ/ㅈ and ㅌ/ㅊ (palatalised), and the liaison ㄴ/ㄹ/ㅇ (합정녁,
+# 서울력). Vowels merged in Seoul speech (ㅐ/ㅔ, 계 said 게) or near (ㅓ/ㅗ/ㅜ, ㅡ/ㅜ, ㅢ/ㅣ). Finals as
+# they are pronounced (ㄱ/ㅋ, ㄷ/ㅅ/ㅈ …) and the nasals ㄴ/ㅁ/ㅇ.
+_CLOSE_GROUPS = [
+    "ᄀᄁᄏ", "ᄃᄄᄐ", "ᄇᄈᄑ", "ᄌᄍᄎ", "ᄉᄊ", "ᄃᄌ", "ᄐᄎ", "ᄄᄍ", "ᄂᄅᄋ",
+    "ᅢᅤᅦᅨ", "ᅬᅫᅰ", "ᅡᅥ", "ᅥᅩ", "ᅩᅮ", "ᅧᅭ", "ᅳᅮ", "ᅴᅵᅳ", "ᅱᅵ", "ᅯᅥ", "ᅪᅡ",
+    "ᆨᆩᆿ", "ᆮᆺᆻᆽᆾᇀᇂ", "ᆸᇁ", "ᆫᆷᆼ", "ᆯᆫ",
+]  # fmt: skip
+_CLOSE = {(a, b) for group in _CLOSE_GROUPS for a in group for b in group if a != b}
+_FINALS = frozenset(chr(code) for code in range(0x11A8, 0x11C3))
+
+
+def _substitution(a: str, b: str) -> int:
+    return 0 if a == b else 1 if (a, b) in _CLOSE else 2
+
+
+def _insertion(letter: str) -> int:
+    # A final consonant dropped or added (망원도/망원동) is one slip; a whole initial or vowel is two.
+    return 1 if letter in _FINALS else 2
+
+
 def _distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance between a and b, or limit + 1 as soon as it must exceed limit."""
+    """Edits from jamo a to jamo b, each costing one or two as above; limit + 1 once it must exceed limit.
+    Never less than their Levenshtein distance, so the deletion index finds every name within `limit`."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
-    row = list(range(len(b) + 1))
-    for i, char in enumerate(a, start=1):
-        diagonal, row[0] = row[0], i
+    row = [0]
+    for letter in b:
+        row.append(row[-1] + _insertion(letter))
+    for char in a:
+        previous, row = row, [row[0] + _insertion(char)]
         for j, other in enumerate(b, start=1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (char != other))
+            row.append(
+                min(
+                    previous[j] + _insertion(char),
+                    row[j - 1] + _insertion(other),
+                    previous[j - 1] + _substitution(char, other),
+                )
+            )
         if min(row) > limit:
             return limit + 1
-    return row[-1]
+    return min(row[-1], limit + 1)
 
 
 class Gazetteer:
     """Place names indexed by their jamo with up to two letters deleted (a symmetric-deletion index):
     a heard word looks up its own deletions, so only names within two edits are ever compared."""
 
-    def __init__(self, names: frozenset[str], common: frozenset[str]) -> None:
-        self.names = names
+    def __init__(self, names: frozenset[str], common: frozenset[str], outside: frozenset[str]) -> None:
+        # Names outside Seoul are looked up too: 상동역 heard is Bucheon's, not a slip for 상도역.
+        self.targets = names
+        self.names = names | outside
         self.common = common
-        self.spelling = {name: jamo(name) for name in names}
+        self.spelling = {name: jamo(name) for name in self.names}
         self.by_deletion: dict[str, set[str]] = {}
         for name, spelling in self.spelling.items():
             for variant in _deletions(spelling, _SEARCH_DEPTH):
@@ -136,7 +194,9 @@ class Gazetteer:
     def allowance(self, name: str) -> int:
         """How many jamo edits a heard word may be from `name` to be corrected to it (0: never)."""
         syllables = _syllables(name)
-        return 0 if syllables < MIN_SYLLABLES else 2 if syllables >= LONG_SYLLABLES else 1
+        if name not in self.targets or syllables < MIN_SYLLABLES:
+            return 0
+        return 2 if syllables >= LONG_SYLLABLES else 1
 
     def nearest(self, word: str) -> tuple[str, int] | None:
         """The one name `word` is a near miss of, with the distance; None when none or not one clearly."""
@@ -144,11 +204,11 @@ class Gazetteer:
             return None  # no name of three syllables is one or two jamo from it
         heard = jamo(word)
         # One edit first: most slips are one jamo, and one-deletion lookups are a tenth of two-deletion ones.
-        # Every name within `depth` edits shares a deletion of at most `depth` letters with the word.
-        for depth in range(1, _SEARCH_DEPTH + 1):
-            ranked = self._within(heard, depth)
-            if ranked or _syllables(word) < LONG_SYLLABLES - 1:
-                break
+        # Every name within `depth` edits shares a deletion of at most `depth` letters with the word, so the
+        # names tied with the nearest (MARGIN 1) are all found at the nearest's depth.
+        ranked = self._within(heard, 1)
+        if (not ranked or ranked[0][0] > 1) and _syllables(word) >= LONG_SYLLABLES - 1:
+            ranked = self._within(heard, _SEARCH_DEPTH)  # a long name, which may be two slips away
         if not ranked:
             return None
         distance, name = ranked[0]
@@ -161,13 +221,14 @@ class Gazetteer:
         return name, distance
 
     def _within(self, heard: str, depth: int) -> list[tuple[int, str]]:
-        """The names within `depth` jamo edits of the heard jamo, nearest first."""
+        """The names sharing with the heard jamo a deletion of up to `depth` letters each, with their
+        distance where it is at most two, nearest first."""
         found: dict[str, int] = {}
         for variant in _deletions(heard, depth):
             for name in self.by_deletion.get(variant, ()):
                 if name not in found:
-                    found[name] = _distance(heard, self.spelling[name], depth)
-        return sorted((distance, name) for name, distance in found.items() if distance <= depth)
+                    found[name] = _distance(heard, self.spelling[name], _SEARCH_DEPTH)
+        return sorted((distance, name) for name, distance in found.items() if distance <= _SEARCH_DEPTH)
 
     def is_kept(self, word: str) -> bool:
         """Whether a word is never corrected: a name already, an ordinary word, a number or an exit."""
@@ -177,7 +238,7 @@ class Gazetteer:
 @cache
 def gazetteer() -> Gazetteer:
     """The gazetteer, built once (a few hundred milliseconds); load() builds it ahead of the first call."""
-    return Gazetteer(place_names(), common_words())
+    return Gazetteer(place_names(), common_words(), names_outside_seoul())
 
 
 def load() -> None:
@@ -229,10 +290,14 @@ def correct_place(text: str) -> Correction:
     """Correct near-miss Seoul place names in a transcribed place answer ("합정녁 2번 출구" → "합정역 2번 출구").
 
     Each word, and each word joined to the next (spacing varies: "합정 녁"), is compared with and without
-    its ending (에서, 앞, 이요 …) to the gazetteer by jamo edits. It is corrected only when one name is
-    clearly nearest, within one edit (two for names of five syllables or more); names, ordinary words,
-    numbers and exits are never changed, nor are the digits in a name.
+    its ending (에서, 앞, 이요 …) to the gazetteer by jamo edits, a letter heard for a like one (녁/역,
+    도/동) costing one and any other change two. It is corrected only when one Seoul name is clearly
+    nearest, within one (two for names of five syllables or more); names, ordinary words, numbers and
+    exits are never changed, nor are the digits in a name, nor anything in an answer naming a city
+    outside Seoul.
     """
+    if city_outside_seoul(text):
+        return Correction(original=text, text=text)  # "부천 상동역": not a Seoul name misheard
     gaz = gazetteer()
     words = _words(text)
     changes: list[Change] = []

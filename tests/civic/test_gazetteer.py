@@ -20,7 +20,7 @@ from civic.gazetteer import Change, correct_place
         ("여기 합쩡역 앞인데요", "여기 합정역 앞인데요"),  # tensed ㅈ
         ("3호선 양재녁 5번 출구", "3호선 양재역 5번 출구"),
         ("홍대입꾸역 앞이요", "홍대입구역 앞이요"),
-        ("마포긔 서교동", "마포구 서교동"),
+        ("마포꾸 서교동", "마포구 서교동"),
         ("상게동 주민센터 앞", "상계동 주민센터 앞"),
         ("을지로3까", "을지로3가"),  # a name with a digit: the digit kept
         ("(합정녁), 2번", "(합정역), 2번"),  # punctuation around the word kept
@@ -63,6 +63,7 @@ def test_a_change_says_what_was_heard_and_where() -> None:
         "강남구청역 근처",
         "을지로3가역",
         "상계1동",
+        "성수동 카페거리 입구요",  # said without the official numbers of 성수1가1동 or 성수동1가
     ],
 )
 def test_names_numbers_and_exits_are_kept(heard: str) -> None:
@@ -82,6 +83,12 @@ def test_names_numbers_and_exits_are_kept(heard: str) -> None:
         "중국집 앞",  # 중국 is one from 중구, which is too short to correct to
         "정도 앞",  # 정동 is too short to correct to
         "합정도로 옆",  # a road: 로 is not taken for a particle
+        "고척돔 뒤편",  # a landmark, one from 고척동
+        "우리 동 주민들",  # our dong, not 우이동
+        "효창공원 가는 길",  # 효창공원(앞) said without 앞, then a verb
+        "상동역 1번 출구 앞이요",  # Bucheon's station, one from Seoul's 상도역
+        "부천 상동 사거리",  # a city outside Seoul named: nothing is corrected
+        "원미동 원미로 12 앞이요",  # Bucheon's 원미동: 원지동 is a change of ㅁ to ㅈ, which a recogniser does not make
     ],
 )
 def test_ordinary_words_near_a_name_are_kept(heard: str) -> None:
@@ -107,6 +114,8 @@ def test_the_gazetteer_knows_gu_dong_and_stations() -> None:
     assert set(DISTRICTS) <= names
     assert {"마포", "서교동", "상계1동", "합정", "합정역", "서울역", "홍대입구역"} <= names
     assert "Seogyo-dong" not in names  # Korean names only: the transcript is Korean
+    assert {"상동역", "부천역"} <= gazetteer.names_outside_seoul()
+    assert not gazetteer.names_outside_seoul() & names
 
 
 def test_station_list_is_inside_seoul_with_its_gu() -> None:
@@ -123,3 +132,19 @@ def test_jamo_splits_initial_and_final_consonants_apart() -> None:
     assert len(gazetteer.jamo("합정역")) == 9
     assert gazetteer.jamo("녁")[0] != gazetteer.jamo("역")[0]
     assert gazetteer.jamo("동")[-1] != gazetteer.jamo("역")[0]  # a final ㅇ (ng) is not a silent initial ㅇ
+
+
+@pytest.mark.parametrize(
+    ("heard", "name", "distance"),
+    [
+        ("합정녁", "합정역", 1),  # liaison ㄴ for ㅇ
+        ("망원도", "망원동", 1),  # a final dropped
+        ("합쩡역", "합정역", 1),  # tense for lax
+        ("상게동", "상계동", 1),  # ㅔ for ㅖ
+        ("원미동", "원지동", 2),  # ㅁ for ㅈ: not a slip of the ear
+        ("마포긔", "마포구", 2),  # ㅢ for ㅜ
+        ("어린이공원", "어린이대공원", 3),  # a syllable missing: more than the two the index looks for
+    ],
+)
+def test_letters_heard_for_one_another_cost_one_edit_and_others_two(heard: str, name: str, distance: int) -> None:
+    assert gazetteer._distance(gazetteer.jamo(heard), gazetteer.jamo(name), limit=2) == distance
