@@ -186,6 +186,7 @@ class Gazetteer:
         self.names = names | outside
         self.common = common
         self.spelling = {name: jamo(name) for name in self.names}
+        self.longest = max(map(len, self.spelling.values()))
         self.by_deletion: dict[str, set[str]] = {}
         for name, spelling in self.spelling.items():
             for variant in _deletions(spelling, _SEARCH_DEPTH):
@@ -203,6 +204,8 @@ class Gazetteer:
         if _syllables(word) < MIN_SYLLABLES:
             return None  # no name of three syllables is one or two jamo from it
         heard = jamo(word)
+        if len(heard) > self.longest + _SEARCH_DEPTH:
+            return None  # longer than any name can be heard, and its deletions would be many thousands
         # One edit first: most slips are one jamo, and one-deletion lookups are a tenth of two-deletion ones.
         # Every name within `depth` edits shares a deletion of at most `depth` letters with the word, so the
         # names tied with the nearest (MARGIN 1) are all found at the nearest's depth.
@@ -242,8 +245,9 @@ def gazetteer() -> Gazetteer:
 
 
 def load() -> None:
-    """Build the gazetteer now rather than on the first place corrected."""
+    """Build the gazetteer (and compile the cities outside Seoul) now rather than on the first place corrected."""
     gazetteer()
+    city_outside_seoul("")
 
 
 def _cores(word: str, least: int = 1) -> list[tuple[str, str]]:

@@ -105,7 +105,7 @@ def test_the_digits_of_a_name_are_never_changed() -> None:
 
 
 def test_text_without_places_is_returned_as_is() -> None:
-    for heard in ["", "   ", "네", "잘 모르겠어요", "Hapjeong station exit 2"]:
+    for heard in ["", "   ", "네", "잘 모르겠어요", "Hapjeong station exit 2", "合井駅 2番出口", "합정녁" * 30]:
         assert correct_place(heard).text == heard
 
 
