@@ -69,8 +69,6 @@ ERRORS = {
 }
 
 
-
-
 @dataclass(frozen=True)
 class Line:
     """One transcript line for the page: who said it, when, the words (escaped by the template), its media."""
@@ -91,10 +89,7 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
     case = service.visible_case(session, user, number)
     # Officials see only the case's part of a shared conversation, and its media (service.report_messages).
     messages = service.case_transcript(session, user, case, limit=TRANSCRIPT_LIMIT)
-    lines = [
-        Line(m.sender, m.direction, local_time(m.created_at), m.text, attachment_ids_of(m))
-        for m in messages
-    ]
+    lines = [Line(m.sender, m.direction, local_time(m.created_at), m.text, attachment_ids_of(m)) for m in messages]
     referenced = [i for line in lines for i in line.attachment_ids]
     attachments = service.case_attachments(session, case, referenced)
     merged_into = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from civic.gazetteer import correct_place
 from telephony.asr import DecodeOptions, Recognizers, Transcript, is_foreign
 from telephony.audio import FRAME_MS, MODEL_RATE
 from telephony.endpointing import MIN_SPEECH_FRAMES, MIN_SPEECH_RMS
@@ -29,6 +30,7 @@ from telephony.gate import Verdict, judge
 # answer, sentence, noise or silence, scored above 0.03.
 FIRST_WORD_MIN = 0.05
 FIRST_WORD_RATIO = 5.0
+PLACE_QUESTIONS = frozenset({"utter_ask_place", "utter_ask_place_detail"})
 HEAD_SECONDS = 1.0
 HEAD_PRE_ROLL_SECONDS = 0.2
 Outcome = str  # "choice", "operator", "foreign", "text" (free speech believed), "refused", "empty"
@@ -203,4 +205,18 @@ async def listen_free(
     )
     if detect_language and heard.language != "ko" and is_foreign(heard):
         return Heard(heard, "foreign", Verdict(True))
-    return weigh(heard, expectation, tuple(hotwords))
+    return with_place_names(weigh(heard, expectation, tuple(hotwords)), expectation)
+
+
+def with_place_names(heard: Heard, expectation: Expectation) -> Heard:
+    """A believed place answer with near-miss Seoul names set right ("합정녁 2번 출구" → "합정역 2번 출구").
+
+    The bias towards Seoul's names comes after decoding, from the gazetteer (civic.gazetteer), never as a prompt:
+    a list in the prompt is what Whisper echoed back.
+    """
+    if heard.outcome != "text" or expectation.response not in PLACE_QUESTIONS:
+        return heard
+    corrected = correct_place(heard.text)
+    if not corrected.changes:
+        return heard
+    return replace(heard, transcript=replace(heard.transcript, text=corrected.text))

@@ -22,7 +22,7 @@ from bot.channels.webchat import chat as webchat
 from bot.channels.webchat import phone as webchat_phone
 from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
-from civic import retention
+from civic import gazetteer, retention
 from civic.db import get_session_factory
 from civic.outbox import unregister_sender
 from civic.settings import get_settings
@@ -75,9 +75,11 @@ async def run_retention(session_factory: sessionmaker[Session], every_seconds: f
 
 
 async def load_speech_models(recognizers: Recognizers) -> None:
-    """Loads the recognisers in the background (a few seconds); a call arriving meanwhile waits for them."""
+    """Loads the recognisers and the place gazetteer in the background (a few seconds); a call arriving meanwhile
+    waits for them."""
     try:
         await asyncio.to_thread(recognizers.load)
+        await asyncio.to_thread(gazetteer.load)
     except Exception:  # the web chat and Telegram must come up even if the phone line's models do not
         logger.exception("speech models failed to load; the phone line will try again on the first call")
 

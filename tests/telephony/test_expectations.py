@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from civic.districts import district_names
+from telephony.asr import Transcript
 from telephony.expectations import (
     Expectation,
     after_reply,
@@ -17,7 +18,9 @@ from telephony.expectations import (
     main_menu,
     menu_text,
 )
+from telephony.gate import Verdict
 from telephony.phone_texts import has_final_consonant, menu, spoken
+from telephony.understanding import Heard, with_place_names
 
 CATEGORY_BUTTONS = [
     {"title": "불법 주정차", "payload": '/inform{"category":"illegal_parking"}'},
@@ -123,3 +126,22 @@ def test_chat_texts_are_made_fit_to_be_read_aloud() -> None:
         "자세히: https://civic.example.kr/x\n접수번호 SR-2026-000123"
     )
     assert spoken(text) == "신고 내용을 확인해 주세요: 유형: 소음. 구: 마포구. 자세히: 접수번호 SR 2026, 0 0 0 1 2 3."
+
+
+def _heard(text: str, outcome: str = "text") -> Heard:
+    return Heard(Transcript(text=text, engine="whisper", seconds=0.1), outcome, Verdict(outcome == "text"))
+
+
+@pytest.mark.parametrize("response", ["utter_ask_place", "utter_ask_place_detail"])
+def test_a_heard_place_gets_seoul_names_set_right(response: str) -> None:
+    expectation = Expectation("free", "", response=response)
+    assert with_place_names(_heard("합정녁 2번 출구 앞"), expectation).text == "합정역 2번 출구 앞"
+    assert with_place_names(_heard("마포구 서교동"), expectation).text == "마포구 서교동"
+
+
+def test_only_believed_place_answers_are_corrected() -> None:
+    description = Expectation("free", "", response="utter_ask_description")
+    assert with_place_names(_heard("합정녁 앞에 차가 있어요"), description).text == "합정녁 앞에 차가 있어요"
+    place = Expectation("free", "", response="utter_ask_place")
+    refused = _heard("합정녁", outcome="refused")
+    assert with_place_names(refused, place) is refused  # a refused decoding is kept for the operator as it was
