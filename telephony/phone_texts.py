@@ -57,6 +57,10 @@ PHONE_FORMS = {
         "불법 주정차, 쓰레기, 가로등 고장 같은 불편을 신고하시거나, 접수번호로 처리 상황을 확인하실 수 있어요. "
         "신고는 1번, 처리 상황은 2번, 상담원은 0번이에요."
     ),
+    "utter_ask_place_detail": (
+        "현장을 찾을 수 있게 조금 더 자세히 말씀해 주세요. 가까운 건물이나 가게 이름, 주소, 역 출구를 말씀해 "
+        "주시면 돼요."
+    ),
     "utter_handoff_declined": "알겠어요. 무엇이 어디에서 문제인지 말씀해 주세요.",
     "utter_location_outside_seoul": "서울 밖은 서울시에서 처리할 수 없어요. 문제가 있는 서울의 구를 말씀해 주세요.",
 }
@@ -70,7 +74,8 @@ PHONE_SUFFIXES = {
 UNSPOKEN = frozenset({"utter_photo_received", "utter_location_received"})
 
 _CASE_NUMBER = re.compile(r"SR-(\d{4})-(\d{6})")
-_URL = re.compile(r"https?://\S+")
+# A link is not read out: "국민신문고(www.epeople.go.kr)에" is said "국민신문고에".
+_URL = re.compile(r"\(?(?:https?://|www\.)[^\s)]+\)?")
 _BULLET = re.compile(r"^\s*[•\-]\s*", re.MULTILINE)
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
 

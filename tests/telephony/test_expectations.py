@@ -126,6 +126,9 @@ def test_chat_texts_are_made_fit_to_be_read_aloud() -> None:
         "자세히: https://civic.example.kr/x\n접수번호 SR-2026-000123"
     )
     assert spoken(text) == "신고 내용을 확인해 주세요: 유형: 소음. 구: 마포구. 자세히: 접수번호 SR 2026, 0 0 0 1 2 3."
+    # The outside-Seoul answer names a web portal in brackets: the caller hears its name, not its address.
+    outside = "국민신문고(www.epeople.go.kr)에 신고하시면 부천시로 전달되고, 전화는 콜센터(국번 없이 110)예요."
+    assert spoken(outside) == "국민신문고에 신고하시면 부천시로 전달되고, 전화는 콜센터(국번 없이 110)예요."
 
 
 def _heard(text: str, outcome: str = "text") -> Heard:
