@@ -108,8 +108,12 @@ def file_case(
     attachment_ids: Sequence[str] = (),
     idempotency_key: str | None = None,
     actor: str = "bot",
+    contact_ciphertext: bytes | None = None,
 ) -> Case:
-    """File a new case in status received, or return the one already filed with `idempotency_key`."""
+    """File a new case in status received, or return the one already filed with `idempotency_key`.
+
+    `contact_ciphertext` is a sealed contact an Open311 client sent; a returned earlier case keeps its own.
+    """
     check_category(category)
     check_district(district)
     if language not in LANGUAGES:
@@ -138,6 +142,7 @@ def file_case(
                 department_id=department_id,
                 attachments=list(attachment_ids),
                 idempotency_key=idempotency_key,
+                contact_ciphertext=contact_ciphertext,
                 due_at=due_at,
                 created_at=now,
                 updated_at=now,

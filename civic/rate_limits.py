@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,29 @@ from civic.settings import get_settings
 # Old windows are deleted by about one call in this many (in the caller's transaction, so cheaply and often enough).
 PRUNE_ONE_IN = 50
 MAX_BUCKET_CHARS = 48
+
+
+# One window's row, by bound parameters: the statements are built once (building them cost more than running them).
+_ROW: tuple[ColumnElement[bool], ...] = (
+    RateLimitCounter.bucket == bindparam("b_bucket"),
+    RateLimitCounter.key_hash == bindparam("b_key_hash"),
+    RateLimitCounter.window_index == bindparam("b_window"),
+)
+_COUNT = select(RateLimitCounter.count).where(*_ROW)
+_TAKE = (
+    update(RateLimitCounter)
+    .where(*_ROW, RateLimitCounter.count <= bindparam("b_threshold"))
+    .values(count=RateLimitCounter.count + 1)
+)
+# INSERT … ON CONFLICT DO NOTHING: two workers creating the same window's row both succeed, one row remains.
+_NEW_ROW = {
+    "bucket": bindparam("b_bucket"), "key_hash": bindparam("b_key_hash"), "window_index": bindparam("b_window"),
+    "count": 0, "expires_at": bindparam("b_expires"),
+}  # fmt: skip
+_CREATE = {
+    "postgresql": postgresql.insert(RateLimitCounter).values(_NEW_ROW).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(RateLimitCounter).values(_NEW_ROW).on_conflict_do_nothing(),
+}
 
 
 @dataclass(frozen=True)
@@ -59,40 +82,20 @@ def allow(
     expires = datetime.fromtimestamp((window + 2) * per_seconds, tz=now.tzinfo) + timedelta(seconds=1)
     if random.randrange(PRUNE_ONE_IN) == 0:
         prune(session, now)
-    _ensure_row(session, bucket, hashed, window, expires)
-    earlier = session.execute(select(RateLimitCounter.count).where(*_row(bucket, hashed, window - 1)))
-    previous = earlier.scalar_one_or_none() or 0
+    row = {"b_bucket": bucket, "b_key_hash": hashed}
+    # Core statements on the session's connection: the ORM's per-statement work buys nothing for a counter row.
+    connection = session.connection()
+    connection.execute(_CREATE[connection.dialect.name], row | {"b_window": window, "b_expires": expires})
+    previous = connection.execute(_COUNT, row | {"b_window": window - 1}).scalar_one_or_none() or 0
     # Allowed when the estimate with this hit stays within the limit: current + 1 + previous·(1 − f) ≤ limit.
-    threshold = limit - 1 - previous * (1 - elapsed)
-    taken = cast(
-        CursorResult[Any],
-        session.execute(
-            update(RateLimitCounter)
-            .where(*_row(bucket, hashed, window), RateLimitCounter.count <= threshold)
-            .values(count=RateLimitCounter.count + 1)
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
+    # Counts are whole numbers, so `count ≤ threshold` is `count ≤ floor(threshold)`: an integer bind, which
+    # PostgreSQL would otherwise round to the nearest integer when it casts a fractional one.
+    threshold = math.floor(limit - 1 - previous * (1 - elapsed))
+    taken = connection.execute(_TAKE, row | {"b_window": window, "b_threshold": threshold}).rowcount
     if taken == 1:
         return RateDecision(True, 0)
-    current = session.execute(select(RateLimitCounter.count).where(*_row(bucket, hashed, window))).scalar_one()
+    current = connection.execute(_COUNT, row | {"b_window": window}).scalar_one()
     return RateDecision(False, _retry_after(previous, current, limit, elapsed, per_seconds))
-
-
-def _row(bucket: str, hashed: str, window: int) -> tuple[ColumnElement[bool], ...]:
-    return (
-        RateLimitCounter.bucket == bucket,
-        RateLimitCounter.key_hash == hashed,
-        RateLimitCounter.window_index == window,
-    )
-
-
-def _ensure_row(session: Session, bucket: str, hashed: str, window: int, expires: datetime) -> None:
-    # INSERT … ON CONFLICT DO NOTHING: two workers creating the same window's row both succeed, one row remains.
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = {"bucket": bucket, "key_hash": hashed, "window_index": window, "count": 0, "expires_at": expires}
-    session.execute(insert(RateLimitCounter).values(values).on_conflict_do_nothing())
 
 
 def _retry_after(previous: int, current: int, limit: int, elapsed: float, per_seconds: float) -> int:

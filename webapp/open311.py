@@ -203,13 +203,16 @@ def _form(fields: Any) -> RequestForm:
 def _authorize_and_file(
     factory: sessionmaker[Session], secret: str, form: RequestForm, header: str, lang: str, ip: str
 ) -> Filed:
-    # The key is checked and counted in its own short transaction: the filing's commit never holds its row.
-    with session_scope(factory) as session:
-        key_id, key_name = authorize_write(session, api_key=secret)
-    with session_scope(factory) as session:
-        return file_request(
-            session, key_id=key_id, key_name=key_name, form=form, idempotency_header=header, lang=lang, ip=ip
-        )
+    # Both transactions on one connection: a pool checkout (with its liveness ping) costs a round trip.
+    with factory.kw["bind"].connect() as connection:
+        one_connection = sessionmaker(bind=connection, expire_on_commit=False)
+        # The key is checked and counted in its own short transaction: the filing's commit never holds its row.
+        with session_scope(one_connection) as session:
+            key_id, key_name = authorize_write(session, api_key=secret)
+        with session_scope(one_connection) as session:
+            return file_request(
+                session, key_id=key_id, key_name=key_name, form=form, idempotency_header=header, lang=lang, ip=ip
+            )
 
 
 @router.post("/requests.{fmt}")
