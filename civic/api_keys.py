@@ -28,11 +28,7 @@ RATE_BUCKET = "open311:key"
 _LIVE = select(ApiKey.id, ApiKey.name, ApiKey.key_hash, ApiKey.rate_limit_per_minute, ApiKey.last_used_at).where(
     ApiKey.key_hash == bindparam("b_digest"), ApiKey.revoked_at.is_(None)
 )
-_STAMP = (
-    update(ApiKey)
-    .where(ApiKey.id == bindparam("b_id"))
-    .values(last_used_at=bindparam("b_now"))
-)
+_STAMP = update(ApiKey).where(ApiKey.id == bindparam("b_id")).values(last_used_at=bindparam("b_now"))
 _NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit TO OFF")
 
 

@@ -23,6 +23,7 @@ from civic.errors import CaseNotFound, InvalidTransition
 from civic.i18n import category_label, status_label
 from civic.media import UnsupportedMedia, is_attachment_id, media_path
 from civic.models import Attachment, Case, Conversation, Department, Message
+from civic.open311_filing import contact_of
 from operator_console.audit import audit, client_ip, session_factory
 from operator_console.auth import CONSOLE_PATH, RowId, current_user, require_csrf
 from operator_console.charts import seoul_map
@@ -69,8 +70,6 @@ ERRORS = {
 }
 
 
-
-
 @dataclass(frozen=True)
 class Line:
     """One transcript line for the page: who said it, when, the words (escaped by the template), its media."""
@@ -91,10 +90,7 @@ def _case_context(session: Session, user: ConsoleIdentity, number: str) -> dict[
     case = service.visible_case(session, user, number)
     # Officials see only the case's part of a shared conversation, and its media (service.report_messages).
     messages = service.case_transcript(session, user, case, limit=TRANSCRIPT_LIMIT)
-    lines = [
-        Line(m.sender, m.direction, local_time(m.created_at), m.text, attachment_ids_of(m))
-        for m in messages
-    ]
+    lines = [Line(m.sender, m.direction, local_time(m.created_at), m.text, attachment_ids_of(m)) for m in messages]
     referenced = [i for line in lines for i in line.attachment_ids]
     attachments = service.case_attachments(session, case, referenced)
     merged_into = None
@@ -148,8 +144,18 @@ def case_page(request: Request, user: User, number: str, done: str = "", error: 
             context = _case_context(session, user, number)
         except CaseNotFound:
             raise HTTPException(404, "no such case") from None
+        case, contact = context["case"], {}
+        if case.contact_ciphertext is not None and accounts.can(user, "view_contact", department_id=case.department_id):
+            contact = contact_of(case)
+            # Personal data shown is personal data accessed: logged in the page's own transaction.
+            details = {"fields": sorted(contact)}
+            accounts.record(
+                session, "case.contact_viewed", by=user, target=case.number, details=details, ip=client_ip(request)
+            )
         # Rendered inside the session: the template reads the case's department and events.
-        return render_page(request, "case.html", user=user, done=DONE.get(done), error=ERRORS.get(error), **context)
+        return render_page(
+            request, "case.html", user=user, done=DONE.get(done), error=ERRORS.get(error), contact=contact, **context
+        )
 
 
 @router.get("/media/{attachment_id}")
