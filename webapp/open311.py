@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from civic import open311
+from civic import open311, open311_updates
 from civic.db import session_scope
 from civic.i18n import LANGUAGES
 from civic.open311 import Open311Error
@@ -185,6 +185,19 @@ def one_request(request: Request, service_request_id: str, fmt: str) -> Response
         "request",
         lambda session: [open311.get_request(session, number=service_request_id, lang=lang)],
     )
+
+
+@router.get("/servicerequestupdates.{fmt}")
+def service_request_updates(request: Request, fmt: str) -> Response:
+    """mySociety's extension, which FixMyStreet polls: status changes and public answers from start to end date."""
+    params = request.query_params
+    names = ("start_date", "end_date", "page", "page_size")
+
+    def work(session: Session) -> Any:
+        query = open311_updates.update_query(**{name: params.get(name, "") for name in names})
+        return open311_updates.find_updates(session, query=query)
+
+    return _answer(request, fmt, "service_request_updates", "request_update", work)
 
 
 def _form(fields: Any) -> RequestForm:
