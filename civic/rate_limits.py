@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, Float, Integer, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,9 +30,24 @@ _ROW: tuple[ColumnElement[bool], ...] = (
     RateLimitCounter.window_index == bindparam("b_window"),
 )
 _COUNT = select(RateLimitCounter.count).where(*_ROW)
+_EARLIER = RateLimitCounter.__table__.alias("earlier")
+_PREVIOUS = (
+    select(_EARLIER.c.count)
+    .where(
+        _EARLIER.c.bucket == bindparam("b_bucket"),
+        _EARLIER.c.key_hash == bindparam("b_key_hash"),
+        _EARLIER.c.window_index == bindparam("b_previous"),
+    )
+    .scalar_subquery()
+)
+# The decision and the count in one statement: the previous window's count is read by the UPDATE itself.
 _TAKE = (
     update(RateLimitCounter)
-    .where(*_ROW, RateLimitCounter.count <= bindparam("b_threshold"))
+    .where(
+        *_ROW,
+        RateLimitCounter.count
+        <= bindparam("b_spare", type_=Integer) - func.coalesce(_PREVIOUS, 0) * bindparam("b_remaining", type_=Float),
+    )
     .values(count=RateLimitCounter.count + 1)
 )
 # INSERT … ON CONFLICT DO NOTHING: two workers creating the same window's row both succeed, one row remains.
@@ -86,14 +101,11 @@ def allow(
     # Core statements on the session's connection: the ORM's per-statement work buys nothing for a counter row.
     connection = session.connection()
     connection.execute(_CREATE[connection.dialect.name], row | {"b_window": window, "b_expires": expires})
-    previous = connection.execute(_COUNT, row | {"b_window": window - 1}).scalar_one_or_none() or 0
     # Allowed when the estimate with this hit stays within the limit: current + 1 + previous·(1 − f) ≤ limit.
-    # Counts are whole numbers, so `count ≤ threshold` is `count ≤ floor(threshold)`: an integer bind, which
-    # PostgreSQL would otherwise round to the nearest integer when it casts a fractional one.
-    threshold = math.floor(limit - 1 - previous * (1 - elapsed))
-    taken = connection.execute(_TAKE, row | {"b_window": window, "b_threshold": threshold}).rowcount
-    if taken == 1:
+    weights = {"b_window": window, "b_previous": window - 1, "b_spare": limit - 1, "b_remaining": 1 - elapsed}
+    if connection.execute(_TAKE, row | weights).rowcount == 1:
         return RateDecision(True, 0)
+    previous = connection.execute(_COUNT, row | {"b_window": window - 1}).scalar_one_or_none() or 0
     current = connection.execute(_COUNT, row | {"b_window": window}).scalar_one()
     return RateDecision(False, _retry_after(previous, current, limit, elapsed, per_seconds))
 
