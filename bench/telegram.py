@@ -16,10 +16,9 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 
-from bench.common import drop_schema, percentiles, postgres_url, write_result
+from bench.common import RawHttpConnection, drop_schema, percentiles, postgres_url, write_result
 from civic.db import make_engine, make_session_factory
 from civic.migrate import upgrade
 from civic.models import Conversation, InboundUpdate, Message, OutboxMessage
@@ -37,38 +36,6 @@ DRAIN_TIMEOUT_SECONDS = 900
 CONNECTIONS = 64
 
 
-class RawHttpConnection:
-    """A bare HTTP/1.1 keep-alive POST client: the load generator shares two cores with the stack, so
-    it must cost far less per request than the server it measures (httpx costs ~1 ms of CPU)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
-        self.reader, self.writer, self.host = reader, writer, host
-
-    @classmethod
-    async def open(cls, base_url: str) -> RawHttpConnection:
-        address = httpx.URL(base_url)
-        reader, writer = await asyncio.open_connection(address.host, address.port)
-        return cls(reader, writer, f"{address.host}:{address.port}")
-
-    async def post_json(self, path: str, body: bytes, headers: dict[str, str]) -> int:
-        head = [f"POST {path} HTTP/1.1", f"Host: {self.host}", "Content-Type: application/json"]
-        head += [f"{name}: {value}" for name, value in headers.items()]
-        head.append(f"Content-Length: {len(body)}")
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        if length:
-            await self.reader.readexactly(length)
-        return int(status_line.split()[1])
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 async def post_updates(web_url: str, updates: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     """Posts `updates` at `rate` per second (open loop: a slow answer does not slow the schedule)."""
     latencies: list[float] = []
@@ -84,7 +51,7 @@ async def post_updates(web_url: str, updates: list[dict[str, Any]], rate: float)
         started = time.perf_counter()  # from the scheduled instant would hide nothing: we start on time
         connection = await idle.get()
         try:
-            status = await connection.post_json("/telegram/webhook", body, headers)
+            status, _ = await connection.post("/telegram/webhook", body, headers)
             statuses[str(status)] += 1
             latencies.append((time.perf_counter() - started) * 1000)
             idle.put_nowait(connection)

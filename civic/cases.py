@@ -8,10 +8,11 @@ import unicodedata
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import URL, Table, create_engine, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from civic.categories import check_category, due_date_for
 from civic.db import utcnow
@@ -48,7 +49,7 @@ def case_numbers_in(text: str) -> set[str]:
     return {format_case_number(int(m.group(1)), int(m.group(2))) for m in _CASE_NUMBER.finditer(folded)}
 
 
-_pg_sequences: set[tuple[str, int]] = set()
+_pg_sequences: set[tuple[URL, int]] = set()
 # Plain SQL built once: constructing and cache-keying an update() on every filing cost ~0.7 ms.
 _BUMP_SEQUENCE = text(
     "UPDATE case_number_sequences SET last_value = last_value + 1 WHERE year = :year RETURNING last_value"
@@ -59,13 +60,18 @@ def _next_from_postgres_sequence(session: Session, year: int) -> int:
     # A row counter would hold its lock until commit, so filings would queue behind each other's
     # fsync; a sequence hands numbers out without a lock (a rolled-back filing leaves a gap).
     name = f"case_number_{year}"
-    engine = session.get_bind().engine
-    if (str(engine.url), year) not in _pg_sequences:
-        autocommit = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        # A concurrent filer may create it first: IF NOT EXISTS can still race in the catalogue.
-        with autocommit as connection, contextlib.suppress(IntegrityError):
-            connection.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {name}"))
-        _pg_sequences.add((str(engine.url), year))
+    url = session.get_bind().engine.url
+    if (url, year) not in _pg_sequences:
+        # Created and committed at once, on a connection of its own outside the pool: after a restart or at New
+        # Year, as many first filings as the pool has connections would each hold one and wait for another.
+        unpooled = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            # A concurrent filer may create it first: IF NOT EXISTS can still race in the catalogue.
+            with unpooled.connect() as connection, contextlib.suppress(IntegrityError):
+                connection.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {name}"))
+        finally:
+            unpooled.dispose()
+        _pg_sequences.add((url, year))
     return int(session.execute(text(f"SELECT nextval('{name}')")).scalar_one())
 
 
@@ -108,8 +114,12 @@ def file_case(
     attachment_ids: Sequence[str] = (),
     idempotency_key: str | None = None,
     actor: str = "bot",
+    contact_ciphertext: bytes | None = None,
 ) -> Case:
-    """File a new case in status received, or return the one already filed with `idempotency_key`."""
+    """File a new case in status received, or return the one already filed with `idempotency_key`.
+
+    `contact_ciphertext` is a sealed contact an Open311 client sent; a returned earlier case keeps its own.
+    """
     check_category(category)
     check_district(district)
     if language not in LANGUAGES:
@@ -138,6 +148,7 @@ def file_case(
                 department_id=department_id,
                 attachments=list(attachment_ids),
                 idempotency_key=idempotency_key,
+                contact_ciphertext=contact_ciphertext,
                 due_at=due_at,
                 created_at=now,
                 updated_at=now,

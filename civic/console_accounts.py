@@ -328,6 +328,8 @@ ADMINS = frozenset({"admin"})
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "list_cases": EVERYONE,  # officials' lists are filtered to their department by the query
     "view_case": EVERYONE,
+    # A reporter's contact (personal data: an Open311 client's name, email, phone), each view audited.
+    "view_contact": OPERATORS | OFFICIALS,
     "view_dashboard": EVERYONE,
     "export_cases": EVERYONE,
     # The 120 operators receive, check and route what citizens send.
@@ -354,6 +356,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 CASE_ACTIONS = frozenset(
     {
         "view_case",
+        "view_contact",
         "accept_case",
         "route_case",
         "assign_case",

@@ -122,7 +122,8 @@ class RequestQuery:
     page_size: int = MAX_PAGE_SIZE
 
 
-def _date(value: str, name: str) -> datetime | None:
+def parse_date(value: str, name: str) -> datetime | None:
+    """An ISO 8601 date and time with its zone from a query string; None when empty; Open311Error 400 otherwise."""
     if not value:
         return None
     try:
@@ -134,7 +135,8 @@ def _date(value: str, name: str) -> datetime | None:
     return moment
 
 
-def _positive(value: str, name: str, default: int, high: int) -> int:
+def whole_number(value: str, name: str, default: int, high: int) -> int:
+    """A whole number from 1 to `high` from a query string; `default` when empty; Open311Error 400 otherwise."""
     if not value:
         return default
     if not value.isdigit() or not 1 <= int(value) <= high:
@@ -166,11 +168,11 @@ def request_query(
     return RequestQuery(
         numbers=numbers,
         service_codes=_list(service_code),
-        start=_date(start_date, "start_date"),
-        end=_date(end_date, "end_date"),
+        start=parse_date(start_date, "start_date"),
+        end=parse_date(end_date, "end_date"),
         statuses=statuses,
-        page=_positive(page, "page", 1, 1_000_000),
-        page_size=_positive(page_size, "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE),
+        page=whole_number(page, "page", 1, 1_000_000),
+        page_size=whole_number(page_size, "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE),
     )
 
 
@@ -194,13 +196,14 @@ _COLUMNS = (
 )
 
 
-def _window(query: RequestQuery) -> tuple[datetime, datetime]:
+def date_window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """start_date to end_date: by default the 90 days up to now (or to end, or from start), at most 90 days."""
     span = timedelta(days=DEFAULT_DAYS)
-    if query.start is None:
-        end = query.end or utcnow()
+    if start is None:
+        end = end or utcnow()
         start = end - span
     else:
-        start, end = query.start, query.end or query.start + span
+        end = end or start + span
     if end < start:
         raise Open311Error(400, "end_date is before start_date")
     if end - start > span:
@@ -214,7 +217,7 @@ def find_requests(session: Session, *, query: RequestQuery, lang: str) -> list[d
     if query.numbers:
         statement = statement.where(Case.number.in_(query.numbers[:MAX_IDS]))
     else:
-        start, end = _window(query)
+        start, end = date_window(query.start, query.end)
         statement = statement.where(Case.created_at >= start, Case.created_at <= end)
         if query.service_codes:
             statement = statement.where(Case.category.in_([check_service(c) for c in query.service_codes]))

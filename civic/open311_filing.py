@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from civic import geo
@@ -20,8 +20,8 @@ from civic.console_accounts import record
 from civic.db import utcnow
 from civic.districts import city_outside_seoul, resolve_district
 from civic.errors import InvalidPhone
-from civic.i18n import category_label, department_name, format_date, language
-from civic.models import Case
+from civic.i18n import category_label, format_date, language
+from civic.models import Case, Department
 from civic.open311 import Open311Error, check_jurisdiction, check_service
 from civic.phones import normalize_phone, seal, unseal
 
@@ -34,6 +34,11 @@ CONTACT_AAD = b"civic.cases.contact"
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 _SPLIT = re.compile(r"[\s,()]+")
+# Built once: this path runs on every POST, and building a statement costs more than running it.
+_BY_IDEMPOTENCY_KEY = select(Case.id, Case.created_at).where(Case.idempotency_key == bindparam("b_key"))
+_DEPARTMENT_NAMES = select(Department.name_ko, Department.name_en, Department.name_ja).where(
+    Department.id == bindparam("b_id")
+)
 NOTICE = {
     "ko": "{department}에서 {due}까지 처리합니다.",
     "en": "{department} will handle it by {due}.",
@@ -195,10 +200,17 @@ def _keys(key_id: int, form: RequestForm, header: str, now: datetime) -> tuple[s
 def _existing(session: Session, key: str | None, since: datetime | None) -> Case | None:
     if key is None:
         return None
-    case = session.execute(select(Case).where(Case.idempotency_key == key)).scalar_one_or_none()
-    if case is None or (since is not None and case.created_at < since):
+    row = session.connection().execute(_BY_IDEMPOTENCY_KEY, {"b_key": key}).one_or_none()
+    if row is None or (since is not None and row.created_at < since):
         return None
-    return case
+    return session.get_one(Case, row.id)
+
+
+def _notice(session: Session, case: Case, lang: str) -> str:
+    # The department's names are read, not cached: admins rename departments in the console.
+    names = session.execute(_DEPARTMENT_NAMES, {"b_id": case.department_id}).one()
+    department = {"ko": names.name_ko, "en": names.name_en, "ja": names.name_ja}[lang]
+    return NOTICE[lang].format(department=department, due=format_date(case.due_at, lang))
 
 
 def file_request(
@@ -233,9 +245,8 @@ def file_request(
             language=lang,
             idempotency_key=key,
             actor=f"open311:{key_name}"[:64],
+            contact_ciphertext=contact,  # a concurrent twin's case, handed back instead, keeps its own
         )
-        if case.contact_ciphertext is None:  # file_case hands back a concurrent twin's case: keep its contact
-            case.contact_ciphertext = contact
     details = {"api_key_id": key_id, "service_code": form.service_code, "replayed": replayed}
     record(
         session,
@@ -245,5 +256,4 @@ def file_request(
         details=details,
         ip=ip,
     )
-    notice = NOTICE[lang].format(department=department_name(case.department, lang), due=format_date(case.due_at, lang))
-    return Filed(number=case.number, notice=notice, replayed=replayed)
+    return Filed(number=case.number, notice=_notice(session, case, lang), replayed=replayed)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, Float, Integer, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,44 @@ from civic.settings import get_settings
 # Old windows are deleted by about one call in this many (in the caller's transaction, so cheaply and often enough).
 PRUNE_ONE_IN = 50
 MAX_BUCKET_CHARS = 48
+
+
+# One window's row, by bound parameters: the statements are built once (building them cost more than running them).
+_ROW: tuple[ColumnElement[bool], ...] = (
+    RateLimitCounter.bucket == bindparam("b_bucket"),
+    RateLimitCounter.key_hash == bindparam("b_key_hash"),
+    RateLimitCounter.window_index == bindparam("b_window"),
+)
+_COUNT = select(RateLimitCounter.count).where(*_ROW)
+_EARLIER = RateLimitCounter.__table__.alias("earlier")
+_PREVIOUS = (
+    select(_EARLIER.c.count)
+    .where(
+        _EARLIER.c.bucket == bindparam("b_bucket"),
+        _EARLIER.c.key_hash == bindparam("b_key_hash"),
+        _EARLIER.c.window_index == bindparam("b_previous"),
+    )
+    .scalar_subquery()
+)
+# The decision and the count in one statement: the previous window's count is read by the UPDATE itself.
+_TAKE = (
+    update(RateLimitCounter)
+    .where(
+        *_ROW,
+        RateLimitCounter.count
+        <= bindparam("b_spare", type_=Integer) - func.coalesce(_PREVIOUS, 0) * bindparam("b_remaining", type_=Float),
+    )
+    .values(count=RateLimitCounter.count + 1)
+)
+# INSERT … ON CONFLICT DO NOTHING: two workers creating the same window's row both succeed, one row remains.
+_NEW_ROW = {
+    "bucket": bindparam("b_bucket"), "key_hash": bindparam("b_key_hash"), "window_index": bindparam("b_window"),
+    "count": 0, "expires_at": bindparam("b_expires"),
+}  # fmt: skip
+_CREATE = {
+    "postgresql": postgresql.insert(RateLimitCounter).values(_NEW_ROW).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(RateLimitCounter).values(_NEW_ROW).on_conflict_do_nothing(),
+}
 
 
 @dataclass(frozen=True)
@@ -59,40 +97,17 @@ def allow(
     expires = datetime.fromtimestamp((window + 2) * per_seconds, tz=now.tzinfo) + timedelta(seconds=1)
     if random.randrange(PRUNE_ONE_IN) == 0:
         prune(session, now)
-    _ensure_row(session, bucket, hashed, window, expires)
-    earlier = session.execute(select(RateLimitCounter.count).where(*_row(bucket, hashed, window - 1)))
-    previous = earlier.scalar_one_or_none() or 0
+    row = {"b_bucket": bucket, "b_key_hash": hashed}
+    # Core statements on the session's connection: the ORM's per-statement work buys nothing for a counter row.
+    connection = session.connection()
+    connection.execute(_CREATE[connection.dialect.name], row | {"b_window": window, "b_expires": expires})
     # Allowed when the estimate with this hit stays within the limit: current + 1 + previous·(1 − f) ≤ limit.
-    threshold = limit - 1 - previous * (1 - elapsed)
-    taken = cast(
-        CursorResult[Any],
-        session.execute(
-            update(RateLimitCounter)
-            .where(*_row(bucket, hashed, window), RateLimitCounter.count <= threshold)
-            .values(count=RateLimitCounter.count + 1)
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
-    if taken == 1:
+    weights = {"b_window": window, "b_previous": window - 1, "b_spare": limit - 1, "b_remaining": 1 - elapsed}
+    if connection.execute(_TAKE, row | weights).rowcount == 1:
         return RateDecision(True, 0)
-    current = session.execute(select(RateLimitCounter.count).where(*_row(bucket, hashed, window))).scalar_one()
+    previous = connection.execute(_COUNT, row | {"b_window": window - 1}).scalar_one_or_none() or 0
+    current = connection.execute(_COUNT, row | {"b_window": window}).scalar_one()
     return RateDecision(False, _retry_after(previous, current, limit, elapsed, per_seconds))
-
-
-def _row(bucket: str, hashed: str, window: int) -> tuple[ColumnElement[bool], ...]:
-    return (
-        RateLimitCounter.bucket == bucket,
-        RateLimitCounter.key_hash == hashed,
-        RateLimitCounter.window_index == window,
-    )
-
-
-def _ensure_row(session: Session, bucket: str, hashed: str, window: int, expires: datetime) -> None:
-    # INSERT … ON CONFLICT DO NOTHING: two workers creating the same window's row both succeed, one row remains.
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = {"bucket": bucket, "key_hash": hashed, "window_index": window, "count": 0, "expires_at": expires}
-    session.execute(insert(RateLimitCounter).values(values).on_conflict_do_nothing())
 
 
 def _retry_after(previous: int, current: int, limit: int, elapsed: float, per_seconds: float) -> int:

@@ -24,6 +24,7 @@ from civic.errors import CaseNotFound, InvalidTransition
 from civic.i18n import category_label, status_label
 from civic.media import UnsupportedMedia, is_attachment_id, media_path
 from civic.models import Attachment, Case, Conversation, Department, Message
+from civic.open311_filing import contact_of
 from operator_console.audit import audit, client_ip
 from operator_console.auth import CONSOLE_PATH, RowId, User, require_csrf
 from operator_console.charts import seoul_map
@@ -143,8 +144,18 @@ def case_page(request: Request, user: User, number: str, done: str = "", error: 
             context = _case_context(session, user, number)
         except CaseNotFound:
             raise HTTPException(404, "no such case") from None
+        case, contact = context["case"], {}
+        if case.contact_ciphertext is not None and accounts.can(user, "view_contact", department_id=case.department_id):
+            contact = contact_of(case)
+            # Personal data shown is personal data accessed: logged in the page's own transaction.
+            details = {"fields": sorted(contact)}
+            accounts.record(
+                session, "case.contact_viewed", by=user, target=case.number, details=details, ip=client_ip(request)
+            )
         # Rendered inside the session: the template reads the case's department and events.
-        return render_page(request, "case.html", user=user, done=DONE.get(done), error=ERRORS.get(error), **context)
+        return render_page(
+            request, "case.html", user=user, done=DONE.get(done), error=ERRORS.get(error), contact=contact, **context
+        )
 
 
 @router.get("/media/{attachment_id}")

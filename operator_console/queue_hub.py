@@ -86,7 +86,10 @@ class QueueHub:
     async def _watch(self, publish: aioredis.Redis | None) -> None:
         last: tuple[object, ...] | None = None
         while True:
-            if publish is None or await self._lead(publish):
+            if publish is None and not self._streams:
+                # Nobody watches through this worker: nothing to read (a new stream sends its own first snapshot).
+                last = None
+            elif publish is None or await self._lead(publish):
                 try:
                     version = await in_thread(self.session_factory, queue_version)
                     if version != last:

@@ -13,8 +13,9 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from bot.app_state import sessions_of
 from bot.client_address import client_address
-from civic import open311
+from civic import open311, open311_updates
 from civic.db import session_scope
 from civic.i18n import LANGUAGES
 from civic.open311 import Open311Error
@@ -109,16 +110,11 @@ def language_of(request: Request) -> str:
     return "ko"
 
 
-def _factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
-
-
 def _answer(request: Request, fmt: str, root: str, item: str | None, work: Callable[[Session], Any]) -> Response:
     try:
         _check_format(fmt)
         open311.check_jurisdiction(request.query_params.get("jurisdiction_id"))
-        with session_scope(_factory(request)) as session:
+        with session_scope(sessions_of(request)) as session:
             body = work(session)
     except Open311Error as failure:
         return error(fmt, failure)
@@ -187,6 +183,19 @@ def one_request(request: Request, service_request_id: str, fmt: str) -> Response
     )
 
 
+@router.get("/servicerequestupdates.{fmt}")
+def service_request_updates(request: Request, fmt: str) -> Response:
+    """mySociety's extension, which FixMyStreet polls: status changes and public answers from start to end date."""
+    params = request.query_params
+    names = ("start_date", "end_date", "page", "page_size")
+
+    def work(session: Session) -> Any:
+        query = open311_updates.update_query(**{name: params.get(name, "") for name in names})
+        return open311_updates.find_updates(session, query=query)
+
+    return _answer(request, fmt, "service_request_updates", "request_update", work)
+
+
 def _form(fields: Any) -> RequestForm:
     def text(name: str) -> str:
         value = fields.get(name)
@@ -203,13 +212,16 @@ def _form(fields: Any) -> RequestForm:
 def _authorize_and_file(
     factory: sessionmaker[Session], secret: str, form: RequestForm, header: str, lang: str, ip: str
 ) -> Filed:
-    # The key is checked and counted in its own short transaction: the filing's commit never holds its row.
-    with session_scope(factory) as session:
-        key_id, key_name = authorize_write(session, api_key=secret)
-    with session_scope(factory) as session:
-        return file_request(
-            session, key_id=key_id, key_name=key_name, form=form, idempotency_header=header, lang=lang, ip=ip
-        )
+    # Both transactions on one connection: a pool checkout (with its liveness ping) costs a round trip.
+    with factory.kw["bind"].connect() as connection:
+        one_connection = sessionmaker(bind=connection, expire_on_commit=False)
+        # The key is checked and counted in its own short transaction: the filing's commit never holds its row.
+        with session_scope(one_connection) as session:
+            key_id, key_name = authorize_write(session, api_key=secret)
+        with session_scope(one_connection) as session:
+            return file_request(
+                session, key_id=key_id, key_name=key_name, form=form, idempotency_header=header, lang=lang, ip=ip
+            )
 
 
 @router.post("/requests.{fmt}")
@@ -223,7 +235,7 @@ async def post_request(request: Request, fmt: str) -> Response:
         if not form.service_code:
             raise Open311Error(400, "service_code is required")
         secret = fields.get("api_key")
-        factory = _factory(request)
+        factory = sessions_of(request)
         filed = await run_in_threadpool(
             _authorize_and_file, factory, secret if isinstance(secret, str) else "", form, header, lang, ip
         )

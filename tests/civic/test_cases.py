@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic.cases import (
@@ -212,3 +212,20 @@ def test_concurrent_idempotent_filings_make_one_case(session_factory: sessionmak
         with session_scope(session_factory) as session:
             session.execute(delete(CaseEvent).where(CaseEvent.case_id.in_(ids)))
             session.execute(delete(Case).where(Case.id.in_(ids)))
+
+
+def test_a_year_s_first_number_needs_no_second_connection(db_url: str) -> None:
+    """After a restart or at New Year, a filing holding the pool's last connection still gets its number."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite numbers cases from a counter row, in the caller's transaction")
+    engine = create_engine(db_url, pool_size=1, max_overflow=0, pool_timeout=2)
+    try:
+        with Session(engine) as session:
+            assert next_case_number(session, 2099) == 1  # the pool's one connection is this session's
+            session.rollback()  # the sequence stays, committed on its own connection: numbers only leave gaps
+        with Session(engine) as session:
+            assert next_case_number(session, 2099) == 2
+            session.execute(text("DROP SEQUENCE case_number_2099"))
+            session.commit()
+    finally:
+        engine.dispose()

@@ -78,3 +78,31 @@ def parse_xml(content: bytes, root: str, item: str | None) -> ET.Element:
 def xml_record(element: ET.Element) -> dict[str, str]:
     """A flat XML record (a request, a service) as {tag: text}."""
     return {child.tag: child.text or "" for child in element}
+
+
+# mySociety's servicerequestupdates extension, as FixMyStreet's Open311.pm and GetServiceRequestUpdates.pm read it.
+UPDATE_FIELDS = {
+    "update_id", "service_request_id", "status", "updated_datetime", "description", "media_url",
+    "external_status_code",
+}  # fmt: skip
+# FixMyStreet's map_state: lower case, "_" as a space, a few renamed; the rest must be one of its own states.
+FIXMYSTREET_RENAMED = {"fixed": "fixed - council", "open": "confirmed", "closed": "closed"}
+FIXMYSTREET_STATES = {
+    "confirmed", "investigating", "in progress", "action scheduled", "fixed - council", "closed", "unable to fix",
+    "not responsible", "duplicate", "internal referral",
+}  # fmt: skip
+
+
+def check_update(update: dict[str, Any]) -> None:
+    assert set(update) <= UPDATE_FIELDS and not set(update) & PERSONAL_FIELDS
+    assert isinstance(update["update_id"], str) and update["update_id"]
+    assert isinstance(update["service_request_id"], str) and update["service_request_id"]
+    assert ISO_8601.match(update["updated_datetime"]), update["updated_datetime"]
+    state = update["status"].lower().replace("_", " ")
+    assert FIXMYSTREET_RENAMED.get(state, state) in FIXMYSTREET_STATES, update["status"]
+
+
+def fixmystreet_updates(content: bytes) -> list[dict[str, str | None]]:
+    """The XML as FixMyStreet's XML::Simple reads it (ForceArray request_update, SuppressEmpty => undef)."""
+    root = parse_xml(content, "service_request_updates", "request_update")
+    return [{child.tag: child.text or None for child in update} for update in root]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -307,3 +308,95 @@ def test_xml_stays_well_formed_with_markup_and_control_characters(client: TestCl
     root = spec.parse_xml(client.get(f"{API}/requests/{number}.xml").content, "service_requests", "request")
     record = spec.xml_record(root[0])
     assert record["description"] == "A & B > C, \"따옴표\" 'x' 벨소리" and record["address"].startswith("<앞>")
+
+
+def _changes(db: sessionmaker[Session], number: str, *steps: tuple[CaseStatus, str | None]) -> None:
+    with session_scope(db) as session:
+        case = session.execute(select(Case).where(Case.number == number)).scalar_one()
+        for status, note in steps:
+            transition(session, case=case, to=status, actor="test", note=note, notify=False)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the way FixMyStreet sends its window
+
+
+def test_status_changes_and_public_answers_are_updates(client: TestClient, key: str, db: sessionmaker[Session]) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    number = filed(client, key)
+    steps = [
+        (CaseStatus.ACCEPTED, "분야 수정: noise → illegal_parking"),  # the operator's own note: not published
+        (CaseStatus.ASSIGNED, None),
+        (CaseStatus.ACCEPTED, "재배정 요청: 우리 과 아님"),  # sent back to the operators: the citizen is not told
+        (CaseStatus.ASSIGNED, None),
+        (CaseStatus.IN_PROGRESS, None),
+        (CaseStatus.RESOLVED, "견인했습니다. 문의 010-9876-5432"),
+    ]
+    _changes(db, number, *steps)
+    window = f"start_date={_utc(start)}&end_date={_utc(datetime.now(UTC) + timedelta(seconds=1))}"
+    response = client.get(f"{API}/servicerequestupdates.json?{window}&jurisdiction_id=seoul.go.kr&api_key={key}")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json; charset=utf-8"
+    mine = [u for u in response.json() if u["service_request_id"] == number]
+    for update in mine:
+        spec.check_update(update)
+        assert update["updated_datetime"].endswith("+09:00") and update["media_url"] is None
+    assert [(u["status"], u["external_status_code"], u["description"]) for u in mine] == [
+        ("open", "accepted", ""),
+        ("open", "assigned", ""),
+        ("open", "assigned", ""),
+        ("in_progress", "in_progress", ""),
+        ("fixed", "resolved", "견인했습니다. 문의 [개인정보 삭제]"),
+    ]
+    assert len({u["update_id"] for u in mine}) == 5
+    assert [u["updated_datetime"] for u in mine] == sorted(u["updated_datetime"] for u in mine)
+
+    later = client.get(f"{API}/servicerequestupdates.json?start_date={_utc(datetime.now(UTC) + timedelta(seconds=2))}")
+    assert number not in {u["service_request_id"] for u in later.json()}
+
+
+def test_updates_in_xml_read_the_way_fixmystreet_reads_them(
+    client: TestClient, key: str, db: sessionmaker[Session]
+) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    number = filed(client, key, email="reporter@example.kr", first_name="민준", last_name="김")
+    _changes(db, number, (CaseStatus.REJECTED, "사유: 사유지 <주차장> & 관리사무소 소관"))
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    response = client.get(f"{API}/servicerequestupdates.xml?start_date={_utc(start)}&end_date={_utc(end)}")
+    assert response.status_code == 200 and response.headers["content-type"] == "text/xml; charset=utf-8"
+    assert b"reporter@example.kr" not in response.content and "민준".encode() not in response.content
+    [update] = [u for u in spec.fixmystreet_updates(response.content) if u["service_request_id"] == number]
+    assert update["update_id"] and update["media_url"] is None  # empty, so no photo is fetched
+    assert update["status"] == "closed" and update["description"] == "사유: 사유지 <주차장> & 관리사무소 소관"
+    # GetServiceRequestUpdates keeps an update only if its time, in UTC, is inside the window it asked for.
+    updated = datetime.fromisoformat(update["updated_datetime"] or "")
+    assert _utc(start) <= _utc(updated) <= _utc(end)
+
+
+def test_updates_page_oldest_first(client: TestClient, key: str, db: sessionmaker[Session]) -> None:
+    start = _utc(datetime.now(UTC) - timedelta(seconds=1))
+    number = filed(client, key)
+    _changes(db, number, (CaseStatus.ACCEPTED, None), (CaseStatus.ASSIGNED, None))
+    everything = client.get(f"{API}/servicerequestupdates.json?start_date={start}").json()
+    second = client.get(f"{API}/servicerequestupdates.json?start_date={start}&page_size=1&page=2").json()
+    assert len(everything) >= 2 and second == everything[1:2]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("servicerequestupdates.json?start_date=yesterday", 400),
+        ("servicerequestupdates.xml?start_date=2026-12-01T00:00:00", 400),  # no time zone
+        ("servicerequestupdates.json?start_date=2026-01-01T00:00:00Z&end_date=2026-12-01T00:00:00Z", 400),
+        ("servicerequestupdates.json?start_date=2026-12-02T00:00:00Z&end_date=2026-12-01T00:00:00Z", 400),
+        ("servicerequestupdates.json?page_size=5000", 400),
+        ("servicerequestupdates.xml?jurisdiction_id=sfgov.org", 404),
+        ("servicerequestupdates.csv", 404),
+    ],
+)
+def test_bad_update_queries_answer_the_spec_errors(client: TestClient, query: str, status: int) -> None:
+    response = client.get(f"{API}/{query}")
+    assert response.status_code == status
+    if ".xml" in query:
+        assert spec.parse_xml(response.content, "errors", "error").findtext("error/code") == str(status)
+    else:
+        spec.check_errors(response.json(), status)

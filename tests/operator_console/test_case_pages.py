@@ -17,6 +17,7 @@ from civic.conversations import get_or_create_conversation, record_message
 from civic.db import session_scope
 from civic.media import store_photo
 from civic.models import AuditEntry, Case, Conversation, Department, OutboxMessage
+from civic.open311_filing import RequestForm, file_request
 from civic.routing import department_for
 from telephony.local_twilio import local_twilio
 from tests.inprocess_app import running_app
@@ -300,3 +301,44 @@ def test_the_case_page_shows_the_district_and_the_point_on_the_map(
     assert (float(point.group(1)), float(point.group(2))) == seoul.point(37.5495, 126.9139)
     # West of the city centre: Mapo is in the map's left half, and north of the Han is the upper half.
     assert float(point.group(1)) < seoul.width / 2 and float(point.group(2)) < seoul.height * 0.6
+
+
+def test_the_open311_reporter_s_contact_is_shown_and_its_viewing_audited(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    form = RequestForm(
+        service_code="illegal_parking", address_string="마포구 합정동", description="소화전 앞 주차",
+        email="reporter@example.kr", phone="010-1234-5678", first_name="민준", last_name="김",
+    )  # fmt: skip
+    with session_scope(db) as session:
+        number = file_request(
+            session, key_id=1, key_name="FixMyStreet", form=form, idempotency_header=uuid.uuid4().hex
+        ).number
+    plain = file_one(db)
+
+    def viewers(number: str) -> list[tuple[str, dict[str, Any]]]:
+        with session_scope(db) as session:
+            rows = session.execute(
+                select(AuditEntry.actor, AuditEntry.details).where(
+                    AuditEntry.action == "case.contact_viewed", AuditEntry.target == number
+                )
+            )
+            return [(actor, details) for actor, details in rows]
+
+    operator = new_user(db, "operator")
+    log_in(client, operator)
+    page = client.get(f"/console/cases/{number}").text
+    assert "reporter@example.kr" in page and "+821012345678" in page and "김 민준" in page
+    assert viewers(number) == [(operator, {"fields": ["email", "first_name", "last_name", "phone"]})]
+    assert "신고자 연락처" not in client.get(f"/console/cases/{plain}").text
+    assert viewers(plain) == []
+
+    client.cookies.clear()
+    assert department_code(db, plain) != department_code(db, number)
+    log_in(client, new_user(db, "official", department_code(db, plain)))
+    assert client.get(f"/console/cases/{number}").status_code == 404  # another department's case: nothing seen
+    client.cookies.clear()
+    official = new_user(db, "official", department_code(db, number))
+    log_in(client, official)
+    assert "reporter@example.kr" in client.get(f"/console/cases/{number}").text
+    assert [actor for actor, _ in viewers(number)] == [operator, official]

@@ -73,6 +73,27 @@ async def test_alone_a_worker_pushes_a_new_case_to_its_streams(session_factory: 
     assert hub._streams == set()
 
 
+async def test_alone_a_worker_reads_nothing_while_no_console_watches(session_factory: sessionmaker[Session]) -> None:
+    reads: list[int] = []
+
+    def counting() -> Session:
+        reads.append(1)
+        return session_factory()
+
+    hub = QueueHub(session_factory)
+    hub.session_factory = counting  # type: ignore[assignment]
+    task = asyncio.create_task(hub.run())
+    try:
+        await asyncio.sleep(1.2)
+        assert reads == []  # two ticks and more, and not one query
+        stream = hub.subscribe()
+        number = await asyncio.to_thread(file_one, session_factory, f"watched {uuid.uuid4().hex}")
+        await next_with(stream, number)
+        assert reads
+    finally:
+        task.cancel()
+
+
 async def test_workers_share_one_watcher_and_every_stream_gets_the_case(
     session_factory: sessionmaker[Session], redis_url: str
 ) -> None:

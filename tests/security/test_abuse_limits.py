@@ -69,6 +69,16 @@ def test_a_limit_holds_across_two_workers(
     assert hit(session_factory, key, T0 + timedelta(seconds=121)).allowed
 
 
+def test_the_previous_window_weighs_by_its_share_of_the_sliding_minute(session_factory: sessionmaker[Session]) -> None:
+    key, start = uuid.uuid4().hex, datetime.fromtimestamp(60 * 30_000_000, tz=UTC)  # a window's first instant
+    assert all(hit(session_factory, key, start - timedelta(seconds=59), limit=10).allowed for _ in range(10))
+    # 3 s in, 95% of the previous minute still counts (9.5 hits): not even one more fits under 10.
+    assert not hit(session_factory, key, start + timedelta(seconds=3), limit=10).allowed
+    # 40.2 s in, 33% still counts (3.3): a hit fits while the count so far is at most 10 − 1 − 3.3 = 5.7: six more.
+    later = [hit(session_factory, key, start + timedelta(seconds=40.2), limit=10).allowed for _ in range(8)]
+    assert later == [True] * 6 + [False] * 2
+
+
 def test_concurrent_workers_never_pass_more_than_the_limit(
     session_factory: sessionmaker[Session], second_factory: sessionmaker[Session]
 ) -> None:
