@@ -7,6 +7,8 @@ VENV := .venv
 RASA_VENV := .venv-rasa
 # Debian's Chromium for the browser tests: test tools may not download browsers of their own here.
 CHROMIUM := /usr/bin/chromium
+# Prometheus's multiprocess files: every process of one `make run` writes here, the exporter adds them up.
+METRICS_DIR := $(CURDIR)/var/prometheus
 TRAINING_DATA := $(sort $(wildcard nlu/*.yml))
 NLU_CODE := $(wildcard nlu/components/*.py) civic/language.py
 export PYTHONPATH := $(CURDIR)
@@ -19,8 +21,9 @@ help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
 
 run: setup ## Set up what is missing, then start Rasa (5005), actions (5055) and the web app (8000)
-	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health"
-	$(VENV)/bin/honcho start -f Procfile
+	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health · metrics http://127.0.0.1:9100/metrics"
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)  # a previous run's counts must not add to this one's
+	PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(VENV)/bin/honcho start -f Procfile
 
 run-scaled: setup ## Scale mode: 2 web workers on :8000, Rasa replicas :5005 and :5006, on PostgreSQL + Redis
 	scripts/run-scaled.sh

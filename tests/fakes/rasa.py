@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 Answer = Callable[[dict[str, Any]], list[dict[str, Any]]]
@@ -26,11 +26,15 @@ class FakeRasa:
         self.slots: dict[str, dict[str, Any]] = {}
         self.app = Starlette(
             routes=[
+                Route("/", self.hello, methods=["GET"]),
                 Route("/webhooks/rest/webhook", self.webhook, methods=["POST"]),
                 Route("/conversations/{sender}/tracker/events", self.append_event, methods=["POST"]),
                 Route("/conversations/{sender}/tracker", self.tracker, methods=["GET"]),
             ]
         )
+
+    async def hello(self, request: Request) -> PlainTextResponse:
+        return PlainTextResponse("Hello from Rasa: 3.6.21")  # Rasa's open `GET /`, the readiness check
 
     async def webhook(self, request: Request) -> JSONResponse:
         turn = await request.json()
