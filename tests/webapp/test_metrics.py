@@ -6,16 +6,13 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic.cases import file_case
@@ -27,9 +24,7 @@ from civic.outbox import enqueue
 from civic.phone_calls import start_call
 from civic.settings import Settings
 from civic.workflow import CaseStatus, transition
-from telephony.local_twilio import local_twilio
 from tests.fakes.rasa import FakeRasa
-from tests.inprocess_app import running_app
 from tests.production_secrets import PRODUCTION_SECRETS
 from webapp.metrics import StateCollector, build_registry, create_metrics_app
 
@@ -141,39 +136,3 @@ def test_several_processes_add_up(tmp_path: Path, session_factory: sessionmaker[
     assert exposed[("civic_turn_seconds_count", labels)] == 2
     assert exposed[("civic_turn_seconds_bucket", tuple(sorted((*labels, ("le", "0.5")))))] == 2
     assert exposed[("civic_rasa_errors_total", (("kind", "timeout"), ("replica", "http://rasa-a:5005")))] == 2
-
-
-@pytest.fixture(scope="module")
-def client(db_url: str, engine: Engine, rasa: FakeRasa) -> Iterator[TestClient]:
-    with (
-        local_twilio("AC" + "9" * 32, "metrics-test-twilio-token") as twilio,
-        running_app(db_url, twilio, RASA_URL=rasa.url) as test_client,
-    ):
-        yield test_client
-
-
-def test_a_chat_turn_is_timed_and_counted(client: TestClient) -> None:
-    labels = {"channel": "web", "outcome": "answered"}
-    turns = REGISTRY.get_sample_value("civic_turn_seconds_count", labels) or 0
-    answered = REGISTRY.get_sample_value("civic_http_requests_total", {"code": "2xx"}) or 0
-    rasa_calls = sum(
-        s.value
-        for m in REGISTRY.collect()
-        if m.name == "civic_rasa_requests"
-        for s in m.samples
-        if s.name.endswith("_total")
-    )
-    page = client.get("/chat")
-    csrf = page.text.split('name="csrf-token" content="')[1][:64]
-    body = {"client_message_id": uuid.uuid4().hex, "text": "안녕하세요"}
-    assert client.post("/chat/api/messages", json=body, headers={"X-CSRF-Token": csrf}).status_code == 200
-    assert REGISTRY.get_sample_value("civic_turn_seconds_count", labels) == turns + 1
-    assert REGISTRY.get_sample_value("civic_http_requests_total", {"code": "2xx"}) == answered + 2
-    after = sum(
-        s.value
-        for m in REGISTRY.collect()
-        if m.name == "civic_rasa_requests"
-        for s in m.samples
-        if s.name.endswith("_total")
-    )
-    assert after == rasa_calls + 1

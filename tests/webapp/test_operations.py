@@ -1,4 +1,4 @@
-"""/health, /ready (starting, ready, draining, a dependency down) and the JSON log lines of a real chat turn."""
+"""/health, /ready (starting, ready, draining, a dependency down), and what a real chat turn counts and logs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from types import FrameType
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -125,16 +126,44 @@ async def test_sigterm_marks_the_worker_draining_before_uvicorn_hears_it() -> No
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_a_chat_turn_logs_json_lines_without_the_words_or_the_phone(
-    client: TestClient, rasa: FakeRasa, log_lines: io.StringIO
-) -> None:
+def say(client: TestClient, text: str) -> str:
+    """Opens a web chat and sends `text` as its first message; the chat's cookie."""
     client.cookies.clear()
     page = client.get("/chat")
     cookie, csrf = page.cookies[COOKIE], CSRF_META.search(page.text).group(1)  # type: ignore[union-attr]
     client.cookies.clear()
-    body = {"client_message_id": uuid.uuid4().hex, "text": f"{SECRET_WORDS}, 제 번호는 {PHONE}"}
+    body = {"client_message_id": uuid.uuid4().hex, "text": text}
     headers = {"Cookie": f"{COOKIE}={cookie}", "X-CSRF-Token": csrf}
     assert client.post("/chat/api/messages", json=body, headers=headers).status_code == 200
+    return cookie
+
+
+def rasa_requests() -> float:
+    """Requests to Rasa so far, all replicas together."""
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        if family.name == "civic_rasa_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def test_a_chat_turn_is_timed_and_counted(client: TestClient) -> None:
+    labels = {"channel": "web", "outcome": "answered"}
+    turns = REGISTRY.get_sample_value("civic_turn_seconds_count", labels) or 0
+    answered = REGISTRY.get_sample_value("civic_http_requests_total", {"code": "2xx"}) or 0
+    before = rasa_requests()
+    say(client, "안녕하세요")
+    assert REGISTRY.get_sample_value("civic_turn_seconds_count", labels) == turns + 1
+    assert REGISTRY.get_sample_value("civic_http_requests_total", {"code": "2xx"}) == answered + 2  # page, message
+    assert rasa_requests() == before + 1
+
+
+def test_a_chat_turn_logs_json_lines_without_the_words_or_the_phone(
+    client: TestClient, rasa: FakeRasa, log_lines: io.StringIO
+) -> None:
+    cookie = say(client, f"{SECRET_WORDS}, 제 번호는 {PHONE}")
 
     output = log_lines.getvalue()
     lines = [json.loads(line) for line in output.splitlines()]  # every line is one JSON object
@@ -149,6 +178,6 @@ def test_a_chat_turn_logs_json_lines_without_the_words_or_the_phone(
     assert request["method"] == "POST" and request["status"] == 200 and request["latency_ms"] >= 0
     # Nothing that identifies the citizen or tells what they said: not the words, the phone, the ids.
     chat_id = cookie.rpartition(".")[0]
-    for secret in (SECRET_WORDS, "소화전", PHONE, "2345", "6789", chat_id, external_id_of(chat_id)):
+    for secret in (SECRET_WORDS, "소화전", PHONE, PHONE.replace("-", ""), chat_id, external_id_of(chat_id)):
         assert secret not in output
     assert rasa.turns[-1]["message"].startswith(SECRET_WORDS)  # the words did reach Rasa
