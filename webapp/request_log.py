@@ -9,6 +9,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.json_logs import log_event
 from bot.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
+# A balancer's probes are logged but not counted: a designed 503 of /ready (starting, draining, Rasa down) is not a
+# server error, and probes every second would dilute the citizens' error rate.
+PROBES = {"/health", "/ready"}
+
 
 def route_template(scope: Scope) -> str:
     """The matched route's pattern (`/console/cases/{number}`): a raw path or query may carry a case or a token."""
@@ -39,12 +43,14 @@ class RequestLog:
             await self.app(scope, receive, send_status)
         finally:
             seconds = time.perf_counter() - started
-            HTTP_REQUESTS.labels(f"{status // 100}xx").inc()
-            HTTP_SECONDS.observe(seconds)
+            route = route_template(scope)
+            if route not in PROBES:
+                HTTP_REQUESTS.labels(f"{status // 100}xx").inc()
+                HTTP_SECONDS.observe(seconds)
             log_event(
                 "request",
                 method=scope["method"],
-                route=route_template(scope),
+                route=route,
                 status=status,
                 latency_ms=round(seconds * 1000, 1),
             )
