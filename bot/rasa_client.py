@@ -74,15 +74,15 @@ class RasaClient:
         raise RasaUnavailable(str(last)) from last
 
     async def reachable(self, timeout: float = 1.0) -> dict[str, bool]:
-        """Whether each replica answers `GET /` (Rasa's open hello) within `timeout`: the readiness check."""
+        """Whether each replica serves within `timeout`: `GET /status` answers 200 only once its model is loaded."""
 
-        async def hello(client: httpx.AsyncClient) -> bool:
+        async def serving(client: httpx.AsyncClient) -> bool:
             try:
-                return (await client.get("/", timeout=timeout)).status_code == 200
+                return (await client.get("/status", params=self._auth, timeout=timeout)).status_code == 200
             except httpx.HTTPError:
                 return False
 
-        answers = await asyncio.gather(*(hello(client) for client in self._clients))
+        answers = await asyncio.gather(*(serving(client) for client in self._clients))
         return dict(zip(self.replicas, answers, strict=True))
 
     async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:

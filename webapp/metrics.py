@@ -93,9 +93,9 @@ def snapshot_metrics(figures: OperationsSnapshot) -> Iterator[Metric]:
     )
 
 
-def answers(url: str) -> bool:
+def answers(url: str, params: dict[str, str] | None = None) -> bool:
     try:
-        return httpx.get(url, timeout=CHECK_TIMEOUT_SECONDS).status_code == 200
+        return httpx.get(url, params=params, timeout=CHECK_TIMEOUT_SECONDS).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -103,10 +103,13 @@ def answers(url: str) -> bool:
 class StateCollector(Collector):
     """Read at each scrape: the database's figures, and whether each Rasa replica and the action server answer."""
 
-    def __init__(self, session_factory: sessionmaker[Session], rasa_url: str, action_server_url: str) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], rasa_url: str, action_server_url: str, rasa_auth_token: str = ""
+    ) -> None:
         self.session_factory = session_factory
         self.replicas = [url.strip().rstrip("/") for url in rasa_url.split(",") if url.strip()]
         self.action_health = action_server_health_url(action_server_url)
+        self.rasa_params = {"token": rasa_auth_token} if rasa_auth_token else {}
 
     def collect(self) -> Iterable[Metric]:
         try:
@@ -119,8 +122,10 @@ class StateCollector(Collector):
         if figures is not None:
             yield from snapshot_metrics(figures)
         yield _labelled(
-            GaugeMetricFamily("civic_rasa_replica_up", "Whether a Rasa replica answers GET /", labels=["replica"]),
-            {replica: float(answers(f"{replica}/")) for replica in self.replicas},
+            GaugeMetricFamily(
+                "civic_rasa_replica_up", "Whether a Rasa replica serves (GET /status)", labels=["replica"]
+            ),
+            {replica: float(answers(f"{replica}/status", self.rasa_params)) for replica in self.replicas},
         )
         yield GaugeMetricFamily(
             "civic_action_server_up",
@@ -171,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["METRICS_HOST"] = args.host  # the settings' check (loopback, or a token) applies to --host too
         get_settings.cache_clear()
         get_settings()
-    state = StateCollector(get_session_factory(), settings.rasa_url, settings.action_server_url)
+    state = StateCollector(
+        get_session_factory(), settings.rasa_url, settings.action_server_url, settings.rasa_auth_token
+    )
     app = create_metrics_app(build_registry(state), settings.metrics_token)
     uvicorn.run(app, host=args.host, port=args.port, log_config=str(LOG_CONFIG), access_log=False)
 

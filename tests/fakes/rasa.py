@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 Answer = Callable[[dict[str, Any]], list[dict[str, Any]]]
@@ -26,15 +26,16 @@ class FakeRasa:
         self.slots: dict[str, dict[str, Any]] = {}
         self.app = Starlette(
             routes=[
-                Route("/", self.hello, methods=["GET"]),
+                Route("/status", self.status, methods=["GET"]),
                 Route("/webhooks/rest/webhook", self.webhook, methods=["POST"]),
                 Route("/conversations/{sender}/tracker/events", self.append_event, methods=["POST"]),
                 Route("/conversations/{sender}/tracker", self.tracker, methods=["GET"]),
             ]
         )
 
-    async def hello(self, request: Request) -> PlainTextResponse:
-        return PlainTextResponse("Hello from Rasa: 3.6.21")  # Rasa's open `GET /`, the readiness check
+    async def status(self, request: Request) -> JSONResponse:
+        # Rasa answers 200 once a model is loaded (409 before); what readiness and the metrics look at.
+        return JSONResponse({"model_file": "fake.tar.gz", "model_id": "fake", "num_active_training_jobs": 0})
 
     async def webhook(self, request: Request) -> JSONResponse:
         turn = await request.json()
