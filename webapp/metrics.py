@@ -134,6 +134,32 @@ class StateCollector(Collector):
         )
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+class AllProcesses(multiprocess.MultiProcessCollector):
+    """Adds up every process's files, after dropping the live gauges of processes that died without saying so.
+
+    A web worker killed outright (SIGKILL, the OOM killer) never runs its shutdown, and its queue depth and
+    console count would otherwise stay in the sum; its counters stay, as they should. The exporter runs on
+    the same machine as the workers, so their pids are its to ask about.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        for path in Path(self._path).glob("gauge_live*_*.db"):
+            pid = int(path.stem.rsplit("_", 1)[1])
+            if not alive(pid):
+                multiprocess.mark_process_dead(pid, self._path)
+        return super().collect()
+
+
 class ThisProcess(Collector):
     """Without a multiprocess directory (a shell, the tests) the only events are this process's own."""
 
@@ -145,7 +171,7 @@ def build_registry(state: Collector) -> CollectorRegistry:
     """Every process's events (multiprocess files when PROMETHEUS_MULTIPROC_DIR is set) plus `state`."""
     registry = CollectorRegistry(auto_describe=False)
     if os.environ.get(MULTIPROC_DIR_VARIABLE):
-        multiprocess.MultiProcessCollector(registry)
+        AllProcesses(registry)
     else:
         registry.register(ThisProcess())
     registry.register(state)

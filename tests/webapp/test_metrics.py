@@ -136,3 +136,25 @@ def test_several_processes_add_up(tmp_path: Path, session_factory: sessionmaker[
     assert exposed[("civic_turn_seconds_count", labels)] == 2
     assert exposed[("civic_turn_seconds_bucket", tuple(sorted((*labels, ("le", "0.5")))))] == 2
     assert exposed[("civic_rasa_errors_total", (("kind", "timeout"), ("replica", "http://rasa-a:5005")))] == 2
+
+
+def test_a_worker_killed_outright_leaves_its_counts_but_not_its_live_gauges(
+    tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    """A SIGKILLed worker never marks itself dead: its queue depth must not stay in the sum, its counts must."""
+    script = (
+        "import os, signal\n"
+        "from bot.metrics import ASR_QUEUE_DEPTH, PHONE_GATE_REFUSALS\n"
+        "ASR_QUEUE_DEPTH.set(4)\n"
+        "PHONE_GATE_REFUSALS.labels('no_speech').inc()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT)
+    assert killed.returncode == -9 and list(tmp_path.glob("gauge_livesum_*.db"))
+    collector = StateCollector(session_factory, "http://127.0.0.1:9", "http://127.0.0.1:9/webhook")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        exposed = samples(TestClient(create_metrics_app(build_registry(collector), token="")).get("/metrics").text)
+    assert exposed.get(("civic_asr_queue_depth", ()), 0) == 0
+    assert exposed[("civic_phone_gate_refusals_total", (("reason", "no_speech"),))] == 1
