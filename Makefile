@@ -23,7 +23,7 @@ help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
 
 run: setup ## Set up what is missing, then start Rasa (5005), actions (5055) and the web app (8000)
-	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health · metrics http://127.0.0.1:9100/metrics"
+	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health · metrics http://127.0.0.1:9464/metrics"
 	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)  # a previous run's counts must not add to this one's
 	PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(VENV)/bin/honcho start -f Procfile
 

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     chat_photos_per_address_per_hour: Annotated[int, Field(ge=1)] = 100
     # Operations: the metrics exporter (`python -m webapp.metrics`) listens here; beyond loopback only with a token.
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9100
+    metrics_port: int = 9464
     metrics_token: str = ""
     # After SIGTERM a web worker answers /ready with 503 this long before it stops taking requests, so the load
     # balancer sends no new ones to it (set above the balancer's probe interval).
