@@ -6,7 +6,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
@@ -139,12 +139,15 @@ class Gateway:
         return await in_thread(self.session_factory, work)
 
     async def handle(self, inbound: Inbound) -> Outcome:
+        return await self._timed(inbound, self._handle(inbound))
+
+    async def _timed(self, inbound: Inbound, turn: Awaitable[Outcome]) -> Outcome:
         """The turn, timed per channel and logged as one line: hashed conversation, outcome, latency; no text."""
         started = time.perf_counter()
         status = "failed"
         error: str | None = "exception"
         try:
-            outcome = await self._handle(inbound)
+            outcome = await turn
             status, error = outcome.status, outcome.error
             return outcome
         finally:
@@ -205,6 +208,9 @@ class Gateway:
 
         For what the channel handles itself: a verified phone number, an edited message, a sticker.
         """
+        return await self._timed(inbound, self._note(inbound, message_key, **values))
+
+    async def _note(self, inbound: Inbound, message_key: str, **values: object) -> Outcome:
         turn = await self._db(lambda s: self._record_inbound(s, inbound, clean_text(inbound.text)))
         if turn.previous_replies is not None:
             return Outcome("noted", turn.previous_replies, turn.language)
