@@ -32,6 +32,11 @@ class Readiness:
 
     state: Literal["starting", "ready", "draining"] = "starting"
 
+    def mark_ready(self) -> None:
+        """Starting → ready; a worker already draining stays so."""
+        if self.state == "starting":
+            self.state = "ready"
+
 
 def action_server_health_url(action_server_url: str) -> str:
     """The action server's open /health, next to the /webhook Rasa calls."""

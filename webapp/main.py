@@ -137,7 +137,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     purger = asyncio.create_task(run_retention(session_factory, RETENTION_EVERY_SECONDS, RETENTION_FIRST_RUN_SECONDS))
     app.state.queue_hub = QueueHub(session_factory, redis_url=settings.redis_url)
     queue_watcher = asyncio.create_task(app.state.queue_hub.run())
-    readiness.state = "ready"
+    # Ready once the speech models are in (or failed to load: the line then loads them on the first call), so a
+    # balancer sends no caller to a worker that would keep them waiting on a cold model.
+    models_loading.add_done_callback(lambda _: readiness.mark_ready())
     try:
         with drain_on_sigterm(readiness, settings.shutdown_drain_seconds):
             yield
