@@ -28,7 +28,7 @@ from starlette.routing import Route
 from bot.metrics import MULTIPROC_DIR_VARIABLE
 from civic.db import get_session_factory, utcnow
 from civic.operations import Backlog, OperationsSnapshot, snapshot
-from civic.settings import get_settings
+from civic.settings import LOOPBACK_HOSTS, get_settings
 from webapp.health import CHECK_TIMEOUT_SECONDS, action_server_health_url
 
 LOG_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "logging.json"
@@ -198,10 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=settings.metrics_host)
     parser.add_argument("--port", type=int, default=settings.metrics_port)
     args = parser.parse_args(argv)
-    if args.host != settings.metrics_host:
-        os.environ["METRICS_HOST"] = args.host  # the settings' check (loopback, or a token) applies to --host too
-        get_settings.cache_clear()
-        get_settings()
+    if args.host not in LOOPBACK_HOSTS and not settings.metrics_token:
+        parser.error(f"--host {args.host} is not loopback: set METRICS_TOKEN so metrics stay private")
     state = StateCollector(
         get_session_factory(), settings.rasa_url, settings.action_server_url, settings.rasa_auth_token
     )
