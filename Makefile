@@ -7,6 +7,10 @@ VENV := .venv
 RASA_VENV := .venv-rasa
 # Debian's Chromium for the browser tests: test tools may not download browsers of their own here.
 CHROMIUM := /usr/bin/chromium
+# Debian's Prometheus brings promtool, which checks and unit-tests deploy/prometheus/alerts.yml.
+PROMTOOL := /usr/bin/promtool
+# Prometheus's multiprocess files: every process of one `make run` writes here, the exporter adds them up.
+METRICS_DIR := $(CURDIR)/var/prometheus
 TRAINING_DATA := $(sort $(wildcard nlu/*.yml))
 NLU_CODE := $(wildcard nlu/components/*.py) civic/language.py
 export PYTHONPATH := $(CURDIR)
@@ -19,15 +23,16 @@ help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
 
 run: setup ## Set up what is missing, then start Rasa (5005), actions (5055) and the web app (8000)
-	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health"
-	$(VENV)/bin/honcho start -f Procfile
+	@echo "Starting: web chat http://localhost:8000/chat · Rasa http://localhost:5005 · actions http://localhost:5055/health · metrics http://127.0.0.1:9464/metrics"
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)  # a previous run's counts must not add to this one's
+	PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(VENV)/bin/honcho start -f Procfile
 
 run-scaled: setup ## Scale mode: 2 web workers on :8000, Rasa replicas :5005 and :5006, on PostgreSQL + Redis
 	scripts/run-scaled.sh
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed migrate models/.trained ## Venvs, migrations and a trained model
 
-test: $(VENV)/.installed $(RASA_VENV)/.installed models/.trained $(CHROMIUM) ## Run the whole suite on SQLite, then on PostgreSQL
+test: $(VENV)/.installed $(RASA_VENV)/.installed models/.trained $(CHROMIUM) $(PROMTOOL) ## Alert rules, then the whole suite on SQLite, then on PostgreSQL
 	scripts/test.sh
 
 bench: setup ## Run the benchmarks; results in bench/results/*.json
@@ -93,9 +98,17 @@ $(CHROMIUM):
 	@echo "Installing Debian's chromium for the browser tests (needs root; else: sudo apt-get install chromium)"
 	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
 
+$(PROMTOOL):
+	@echo "Installing Debian's prometheus for promtool (needs root; else: sudo apt-get install prometheus)"
+	apt-get install -y -q prometheus || (apt-get update -q && apt-get install -y -q prometheus)
+
+alerts: $(PROMTOOL) ## Check the alert rules and run their unit tests (deploy/prometheus/)
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
+	$(PROMTOOL) test rules deploy/prometheus/alerts.test.yml
+
 models/.trained: $(RASA_VENV)/.installed config.yml domain.yml $(TRAINING_DATA) $(NLU_CODE)
 	mkdir -p models
 	$(RASA_VENV)/bin/rasa train --config config.yml --domain domain.yml --data $(TRAINING_DATA) --out models --quiet
 	touch $@
 
-.PHONY: help run run-scaled setup test bench soak train nlu-eval dialogue-eval asr-eval corpora lint migrate purge backup restore admin shell
+.PHONY: help run run-scaled setup test alerts bench soak train nlu-eval dialogue-eval asr-eval corpora lint migrate purge backup restore admin shell

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import logging
+import time
 from typing import Any
 
 from rasa_sdk.endpoint import create_app
@@ -18,6 +19,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from actions.context import UnverifiedTurn, claims_of
+from bot.json_logs import configure_json_logging, conversation_ref, log_event
+from bot.metrics import ACTION_REQUESTS, ACTION_SECONDS
 from civic.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ def guard(app: Sanic, token: str) -> Sanic:
                 action_call = request.json
             except Exception:  # Sanic raises its own error type for a body that is not JSON
                 return json({"error": "invalid body"}, status=400)
+            request.ctx.action = str(action_call.get("next_action") or "unknown")
+            request.ctx.sender = str((action_call.get("tracker") or {}).get("sender_id") or "")
             reason = unverified_turn(action_call)
             if reason is not None:
                 logger.warning("refused %s: the turn's identity is %s", action_call.get("next_action"), reason)
@@ -71,11 +76,37 @@ def guard(app: Sanic, token: str) -> Sanic:
     return app
 
 
+def measure(app: Sanic) -> Sanic:
+    """Counts and times every action call, and logs it as one line (action, hashed conversation, status, latency)."""
+
+    @app.on_request
+    async def start_clock(request: Request) -> None:
+        request.ctx.started = time.perf_counter()
+
+    @app.on_response
+    async def stop_clock(request: Request, response: HTTPResponse) -> None:
+        action = getattr(request.ctx, "action", None)
+        if action is None:
+            return  # /health, or a call refused before its body was read
+        seconds = time.perf_counter() - request.ctx.started
+        ACTION_REQUESTS.labels(action, str(response.status)).inc()
+        ACTION_SECONDS.labels(action).observe(seconds)
+        log_event(
+            "action",
+            action=action,
+            conversation=conversation_ref(request.ctx.sender),
+            status=response.status,
+            latency_ms=round(seconds * 1000, 1),
+        )
+
+    return app
+
+
 def create_action_app() -> Sanic:
     """rasa_sdk's app for the `actions` package, no CORS (only Rasa calls it), behind the guard."""
     executor = ActionExecutor()
     executor.register_package("actions")
-    return guard(create_app(executor, cors_origins=None), get_settings().action_server_token)
+    return guard(measure(create_app(executor, cors_origins=None)), get_settings().action_server_token)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=settings.action_host)
     parser.add_argument("--port", type=int, default=5055)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_json_logging()
     app = create_action_app()
     logger.info("action server on http://%s:%s (token required)", args.host, args.port)
     app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)

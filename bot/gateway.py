@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
@@ -13,7 +14,9 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.json_logs import conversation_ref, log_event
 from bot.messages import gateway_message
+from bot.metrics import TURN_SECONDS
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.text import clean_text, neutralize_commands
 from civic.cases import normalize_case_number
@@ -136,6 +139,30 @@ class Gateway:
         return await in_thread(self.session_factory, work)
 
     async def handle(self, inbound: Inbound) -> Outcome:
+        return await self._timed(inbound, self._handle(inbound))
+
+    async def _timed(self, inbound: Inbound, turn: Awaitable[Outcome]) -> Outcome:
+        """The turn, timed per channel and logged as one line: hashed conversation, outcome, latency; no text."""
+        started = time.perf_counter()
+        status = "failed"
+        error: str | None = "exception"
+        try:
+            outcome = await turn
+            status, error = outcome.status, outcome.error
+            return outcome
+        finally:
+            seconds = time.perf_counter() - started
+            TURN_SECONDS.labels(inbound.channel, status).observe(seconds)
+            log_event(
+                "turn",
+                channel=inbound.channel,
+                conversation=conversation_ref(f"{inbound.channel}:{inbound.external_id}"),
+                outcome=status,
+                error=error,
+                latency_ms=round(seconds * 1000, 1),
+            )
+
+    async def _handle(self, inbound: Inbound) -> Outcome:
         text = clean_text(inbound.text)
         turn = await self._db(lambda s: self._record_inbound(s, inbound, text))
         if turn.previous_replies is not None:
@@ -170,7 +197,7 @@ class Gateway:
                 await self.resume_bot(turn.conversation_id, sender)
             answers = await self.rasa.send(sender=sender, text=rasa_text, metadata=metadata)
         except RasaUnavailable as error:
-            logger.warning("Rasa unavailable for conversation %s: %s", turn.conversation_id, error)
+            logger.warning("Rasa unavailable for conversation %s: %s", conversation_ref(sender), error)
             replies = await self._db(lambda s: self._record_replies(s, turn, [], "unanswered", "unavailable"))
             return Outcome("unavailable", replies, turn.language, "unavailable")
         replies = await self._db(lambda s: self._record_replies(s, turn, answers, "answered", None))
@@ -181,6 +208,9 @@ class Gateway:
 
         For what the channel handles itself: a verified phone number, an edited message, a sticker.
         """
+        return await self._timed(inbound, self._note(inbound, message_key, **values))
+
+    async def _note(self, inbound: Inbound, message_key: str, **values: object) -> Outcome:
         turn = await self._db(lambda s: self._record_inbound(s, inbound, clean_text(inbound.text)))
         if turn.previous_replies is not None:
             return Outcome("noted", turn.previous_replies, turn.language)

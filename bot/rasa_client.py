@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from bot.metrics import RASA_ERRORS, RASA_REQUESTS
 
 
 class RasaUnavailable(Exception):
@@ -35,6 +38,7 @@ class RasaClient:
         urls = [url.strip().rstrip("/") for url in base_url.split(",") if url.strip()]
         if not urls:
             raise ValueError("no Rasa URL")
+        self.replicas = urls
         self._clients = [
             httpx.AsyncClient(
                 base_url=url,
@@ -50,15 +54,36 @@ class RasaClient:
         first = next(self._turn)
         last: httpx.HTTPError | None = None
         for attempt in range(len(self._clients)):
-            client = self._clients[(first + attempt) % len(self._clients)]
+            index = (first + attempt) % len(self._clients)
+            replica = self.replicas[index]
+            RASA_REQUESTS.labels(replica).inc()
             try:
-                return await client.request(method, path, **kwargs)
+                response = await self._clients[index].request(method, path, **kwargs)
             except httpx.ConnectError as error:
                 # Nothing reached that replica, so the turn is safe to give to the next one.
+                RASA_ERRORS.labels(replica, "connect").inc()
                 last = error
+                continue
             except httpx.HTTPError as error:
+                kind = "timeout" if isinstance(error, httpx.TimeoutException) else "transport"
+                RASA_ERRORS.labels(replica, kind).inc()
                 raise RasaUnavailable(str(error)) from error
+            if response.status_code >= 500:
+                RASA_ERRORS.labels(replica, "http").inc()
+            return response
         raise RasaUnavailable(str(last)) from last
+
+    async def reachable(self, timeout: float = 1.0) -> dict[str, bool]:
+        """Whether each replica serves within `timeout`: `GET /status` answers 200 only once its model is loaded."""
+
+        async def serving(client: httpx.AsyncClient) -> bool:
+            try:
+                return (await client.get("/status", params=self._auth, timeout=timeout)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        answers = await asyncio.gather(*(serving(client) for client in self._clients))
+        return dict(zip(self.replicas, answers, strict=True))
 
     async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         response = await self._request(

@@ -30,6 +30,8 @@ PLACEHOLDER_SECRETS = {
 KEY_SECRETS = ("PHONE_ENCRYPTION_KEY", "LEDGER_SIGNING_KEY")
 # Shared secrets shorter than this are refused outside development (guessable, or typed by hand).
 MIN_SECRET_CHARS = 32
+# The metrics exporter may listen here without METRICS_TOKEN; anywhere else it needs one.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 # Refused outside development only when Telegram is on (TELEGRAM_BOT_TOKEN set).
 PLACEHOLDER_TELEGRAM_SECRET = "dev-telegram-webhook-secret"
 # Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and - in a webhook secret token.
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     # The action server binds here (loopback unless Rasa runs on another host) and requires this token.
     action_host: str = "127.0.0.1"
     action_server_token: str = PLACEHOLDER_SECRETS["ACTION_SERVER_TOKEN"]
+    # Where Rasa calls the actions (endpoints.yml); the web app's /ready and the metrics look at its /health.
+    action_server_url: str = "http://127.0.0.1:5055/webhook"
     # The gateway signs each turn's server-side metadata (channel, external id, time); actions refuse the rest.
     metadata_signing_key: str = PLACEHOLDER_SECRETS["METADATA_SIGNING_KEY"]
     metadata_max_age_seconds: Annotated[int, Field(ge=5)] = 300
@@ -123,11 +127,26 @@ class Settings(BaseSettings):
     # Per conversation: well above a person typing or tapping buttons (a report takes about ten turns).
     chat_messages_per_conversation_per_minute: Annotated[int, Field(ge=1)] = 30
     chat_photos_per_address_per_hour: Annotated[int, Field(ge=1)] = 100
+    # Operations: the metrics exporter (`python -m webapp.metrics`) listens here; beyond loopback only with a token.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    metrics_token: str = ""
+    # After SIGTERM a web worker answers /ready with 503 this long before it stops taking requests, so the load
+    # balancer sends no new ones to it (set above the balancer's probe interval).
+    shutdown_drain_seconds: Annotated[float, Field(ge=0)] = 0.0
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Settings:
+        if self.metrics_host not in LOOPBACK_HOSTS and not self.metrics_token:
+            raise ValueError(
+                f"METRICS_HOST={self.metrics_host} is not loopback: set METRICS_TOKEN so metrics stay private"
+            )
         if self.environment in ("development", "test"):
             return self
+        if self.metrics_token:
+            problem = _weakness("METRICS_TOKEN", self.metrics_token)
+            if problem:
+                raise ValueError(f"METRICS_TOKEN is too weak for ENVIRONMENT={self.environment}: {problem}")
         for name, placeholder in PLACEHOLDER_SECRETS.items():
             value = getattr(self, name.lower())
             if value == placeholder:

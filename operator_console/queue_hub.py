@@ -14,6 +14,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.metrics import CONSOLE_LIVE_CLIENTS
 from civic.console_queue import queue_version, waiting
 from civic.db import in_thread, utcnow
 
@@ -57,10 +58,13 @@ class QueueHub:
         """A queue that receives each new snapshot (JSON); only the newest waits if the reader is slow."""
         stream: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
         self._streams.add(stream)
+        CONSOLE_LIVE_CLIENTS.inc()
         return stream
 
     def unsubscribe(self, stream: asyncio.Queue[str]) -> None:
-        self._streams.discard(stream)
+        if stream in self._streams:
+            self._streams.discard(stream)
+            CONSOLE_LIVE_CLIENTS.dec()
 
     def _fan_out(self, data: str) -> None:
         for stream in self._streams:

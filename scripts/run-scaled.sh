@@ -8,5 +8,8 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 export RASA_URL="${RASA_URL:-http://127.0.0.1:5005,http://127.0.0.1:5006}"
 .venv/bin/python -m civic.migrate
 eval "$(.venv/bin/python -m webapp.scale "$DATABASE_URL" "$REDIS_URL")"
+# Every process writes its metrics here and the exporter adds them up; a previous run's counts must not add in.
+export PROMETHEUS_MULTIPROC_DIR="$PWD/var/prometheus"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 echo "Scale mode: web chat http://localhost:${WEB_PORT:-8000}/chat (2 workers) · Rasa :5005 and :5006 · PostgreSQL + Redis"
 exec .venv/bin/honcho start -f Procfile.scaled

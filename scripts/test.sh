@@ -11,6 +11,10 @@ echo "== lint"
 .venv/bin/mypy civic bot actions webapp telephony operator_console
 .venv/bin/lint-imports
 
+echo "== alert rules (deploy/prometheus)"
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts.test.yml
+
 echo "== pytest on SQLite"
 # tests/scale is scale mode (two web workers, two Rasa replicas): PostgreSQL and Redis by nature.
 env -u DATABASE_URL .venv/bin/python -m pytest --ignore=tests/scale "$@"

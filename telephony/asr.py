@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from bot.metrics import ASR_QUEUE_DEPTH
 from telephony.audio import MODEL_RATE
 from telephony.first_word import FirstWordScorer
 
@@ -300,11 +301,13 @@ class PriorityWorker:
     def run(self, priority: int, call: Callable[[], T]) -> asyncio.Future[T]:
         future: Future[T] = Future()
         self._queue.put((priority, next(self._order), call, future))
+        ASR_QUEUE_DEPTH.set(self._queue.qsize())
         return asyncio.wrap_future(future)
 
     def _work(self) -> None:
         while True:
             _, _, call, future = self._queue.get()
+            ASR_QUEUE_DEPTH.set(self._queue.qsize())
             if call is None or future is None:
                 return
             if not future.set_running_or_notify_cancel():

@@ -16,6 +16,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from bot.gateway import Gateway, Inbound, Outcome
+from bot.metrics import ASR_DECODE_SECONDS, PHONE_GATE_REFUSALS
 from bot.rasa_client import RasaClient, RasaUnavailable
 from civic import takeover
 from civic.conversations import record_message, request_handoff
@@ -333,6 +334,7 @@ class PhoneLine:
         detect = state.turn == 0 or state.misses > 0
         listen = listen_closed if expectation.kind == "grammar" else listen_free
         heard = await listen(self.recognizers, expectation, audio, detect_language=detect)
+        ASR_DECODE_SECONDS.labels(heard.transcript.engine).observe(heard.transcript.seconds)
         if heard.outcome == "foreign":
             sentence = say.FOREIGN_LANGUAGE[heard.transcript.language]
             return await self._again(
@@ -349,6 +351,7 @@ class PhoneLine:
             return await self._again(state, say.NOT_HEARD, miss=True)
         if heard.outcome == "refused":
             log.info("answer not believed (%s)", heard.verdict.reason)  # never the words: they may be a guess
+            PHONE_GATE_REFUSALS.labels(heard.verdict.reason).inc()
             return await self._not_believed(state, speech)
         recording = await self._keep(state, speech)
         if heard.choice is not None:

@@ -21,6 +21,7 @@ from bot.channels.telegram.front_door import TelegramFrontDoor
 from bot.channels.webchat import chat as webchat
 from bot.channels.webchat import phone as webchat_phone
 from bot.gateway import Gateway
+from bot.metrics import process_exiting
 from bot.rasa_client import RasaClient
 from civic import gazetteer, retention
 from civic.db import get_session_factory
@@ -40,7 +41,10 @@ from webapp import ledger_api, open311
 from webapp import polls as poll_pages
 from webapp.body_limits import BodyReadTimeout, BodySizeLimit
 from webapp.errors import validation_failed
+from webapp.health import Readiness, drain_on_sigterm
+from webapp.health import router as health_router
 from webapp.outbox_worker import WEB_CHANNELS, register_web_senders, run_outbox_worker
+from webapp.request_log import RequestLog
 from webapp.security_headers import SecurityHeaders
 
 WEBCHAT_STATIC = Path(webchat.__file__).parent / "static"
@@ -87,6 +91,7 @@ async def load_speech_models(recognizers: Recognizers) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    readiness = app.state.readiness = Readiness()
     # Database work runs in threads; a shorter GIL switch interval keeps them from starving the event
     # loop that acknowledges webhooks (Python's default is 5 ms per switch).
     sys.setswitchinterval(0.001)
@@ -134,9 +139,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     purger = asyncio.create_task(run_retention(session_factory, RETENTION_EVERY_SECONDS, RETENTION_FIRST_RUN_SECONDS))
     app.state.queue_hub = QueueHub(session_factory, redis_url=settings.redis_url)
     queue_watcher = asyncio.create_task(app.state.queue_hub.run())
+    # Ready once the speech models are in (or failed to load: the line then loads them on the first call), so a
+    # balancer sends no caller to a worker that would keep them waiting on a cold model.
+    models_loading.add_done_callback(lambda _: readiness.mark_ready())
     try:
-        yield
+        with drain_on_sigterm(readiness, settings.shutdown_drain_seconds):
+            yield
     finally:
+        readiness.state = "draining"
         for task in (worker, closer, purger, queue_watcher, models_loading):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -149,6 +159,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if telegram is not None:
             await telegram.stop()
         await rasa.aclose()
+        process_exiting()
 
 
 def create_app() -> FastAPI:
@@ -165,8 +176,10 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, default_limit=64 * 1024, upload_limit=settings.max_upload_bytes + 64 * 1024)
-    # Added last, so outermost: the clock covers every read of the body, whoever does it.
+    # Added late, so outer: the clock covers every read of the body, whoever does it.
     app.add_middleware(BodyReadTimeout, seconds=settings.request_body_timeout_seconds)
+    # Outermost: every answer is counted and logged, the 408s and 413s of the limits included.
+    app.add_middleware(RequestLog)
     app.mount("/chat/static", StaticFiles(directory=WEBCHAT_STATIC), name="chat-static")
     app.mount(poll_pages.STATIC_URL, StaticFiles(directory=WEB_STATIC), name="static")
     app.mount(console.STATIC_URL, StaticFiles(directory=console.STATIC_DIR), name="console-static")
@@ -185,14 +198,11 @@ def create_app() -> FastAPI:
     app.include_router(api_key_pages.router)
     app.include_router(console_conversations.router)
     app.include_router(outbox_pages.router)
+    app.include_router(health_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:
         return HOME_PAGE.read_text(encoding="utf-8")
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app
 

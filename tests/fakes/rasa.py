@@ -26,11 +26,16 @@ class FakeRasa:
         self.slots: dict[str, dict[str, Any]] = {}
         self.app = Starlette(
             routes=[
+                Route("/status", self.status, methods=["GET"]),
                 Route("/webhooks/rest/webhook", self.webhook, methods=["POST"]),
                 Route("/conversations/{sender}/tracker/events", self.append_event, methods=["POST"]),
                 Route("/conversations/{sender}/tracker", self.tracker, methods=["GET"]),
             ]
         )
+
+    async def status(self, request: Request) -> JSONResponse:
+        # Rasa answers 200 once a model is loaded (409 before); what readiness and the metrics look at.
+        return JSONResponse({"model_file": "fake.tar.gz", "model_id": "fake", "num_active_training_jobs": 0})
 
     async def webhook(self, request: Request) -> JSONResponse:
         turn = await request.json()

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.gateway import server_metadata
+from bot.rasa_client import RasaClient
 from civic.db import make_session_factory
 from civic.models import Case, Conversation
 from civic.settings import get_settings
@@ -149,6 +150,18 @@ def test_rasas_api_answers_no_one_without_its_token(doors: tuple[str, str]) -> N
     # The same calls with the token work: the lock is on the door, not a broken door.
     tracker = httpx.get(f"{rasa}/conversations/{sender}/tracker", params=rasa_api_params(), timeout=30)
     assert tracker.status_code == 200 and tracker.json()["sender_id"] == sender
+
+
+async def test_readiness_sees_the_real_rasa_serving_only_with_its_token(doors: tuple[str, str]) -> None:
+    """/ready and the metrics ask Rasa's /status (200 once the model is loaded), which needs RASA_AUTH_TOKEN."""
+    with_token = RasaClient(doors[0], auth_token=get_settings().rasa_auth_token)
+    without = RasaClient(doors[0])
+    try:
+        assert await with_token.reachable() == {doors[0]: True}
+        assert await without.reachable() == {doors[0]: False}
+    finally:
+        await with_token.aclose()
+        await without.aclose()
 
 
 def test_a_report_typed_straight_into_rasa_with_a_forged_identity_files_nothing(
