@@ -179,14 +179,18 @@ class WhisperEngine:
 
     name: Engine = "whisper"
 
-    def __init__(self, model_dir: Path, threads: int = 2, options: DecodeOptions | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, threads: int = 2, options: DecodeOptions | None = None, workers: int = 1
+    ) -> None:
         # Offline for good: a wrong path must fail here, not fetch from the Hugging Face hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
 
         self.options = options or DecodeOptions()
         _install_short_window()  # used per decoding as its options say
-        self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+        self.model = WhisperModel(
+            str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=max(workers, 1)
+        )
         self._first_word: FirstWordScorer | None = None
 
     def first_word(self, audio: np.ndarray, words: Mapping[str, Sequence[str]]) -> dict[str, float]:
@@ -288,15 +292,18 @@ URGENT, NORMAL = 0, 1
 
 
 class PriorityWorker:
-    """One thread that runs submitted calls one at a time, the most urgent waiting call first."""
+    """`threads` threads that run submitted calls, each one at a time, the most urgent waiting call first."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, threads: int = 1) -> None:
         self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any] | None]] = (
             queue.PriorityQueue()
         )
         self._order = itertools.count()  # first come, first served within one priority
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True) for n in range(max(threads, 1))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def run(self, priority: int, call: Callable[[], T]) -> asyncio.Future[T]:
         future: Future[T] = Future()
@@ -326,17 +333,20 @@ class PriorityWorker:
                 break
             if future is not None:
                 future.cancel()
-        self._queue.put((-1, -1, None, None))
+        for _ in self._threads:
+            self._queue.put((-1, -1, None, None))
         if wait:  # a script's exit must not tear the model down under a running decoding
-            self._thread.join()
+            for thread in self._threads:
+                thread.join()
 
 
 class Recognizers:
     """The engines the settings choose, each loaded once on first use, decoding off the event loop.
 
-    Whisper runs one utterance at a time (it already uses both cores), closed answers first: a caller waiting
-    for "마포구" to be understood does not queue behind another caller's long description. Vosk, 50× cheaper,
-    has its own threads.
+    Whisper runs `whisper_workers` utterances at a time (one uses both cores), closed answers first: a caller
+    waiting for "마포구" to be understood does not queue behind other callers' long descriptions. With two
+    workers a closed answer also need not wait for a description already being decoded; they share the cores.
+    Vosk, 50× cheaper, has its own threads.
     """
 
     def __init__(
@@ -346,6 +356,7 @@ class Recognizers:
         free_form_engine: Engine,
         cache_dir: Path,
         whisper_threads: int = 2,
+        whisper_workers: int = 1,
         whisper_options: DecodeOptions | None = None,
     ) -> None:
         self.whisper_options = whisper_options
@@ -353,10 +364,11 @@ class Recognizers:
         self.free_form_engine = free_form_engine
         self.cache_dir = cache_dir
         self.whisper_threads = whisper_threads
+        self.whisper_workers = whisper_workers
         self._whisper: WhisperEngine | None = None
         self._vosk: VoskEngine | None = None
         self._load_lock = threading.Lock()
-        self._whisper_queue = PriorityWorker("whisper")
+        self._whisper_queue = PriorityWorker("whisper", whisper_workers)
         self._vosk_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vosk")
 
     def whisper(self) -> WhisperEngine:
@@ -364,7 +376,10 @@ class Recognizers:
             if self._whisper is None:
                 started = time.perf_counter()
                 self._whisper = WhisperEngine(
-                    whisper_model_dir(self.cache_dir), threads=self.whisper_threads, options=self.whisper_options
+                    whisper_model_dir(self.cache_dir),
+                    threads=self.whisper_threads,
+                    options=self.whisper_options,
+                    workers=self.whisper_workers,
                 )
                 log.info("whisper base loaded in %.1f s", time.perf_counter() - started)
             return self._whisper

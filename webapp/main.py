@@ -115,6 +115,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         free_form_engine=settings.asr_free_form_engine,
         cache_dir=settings.asr_cache_dir,
         whisper_threads=settings.asr_threads,
+        whisper_workers=settings.asr_workers,
     )
     calls = CallControl(sms.client)  # one Twilio client (and connection pool) for messages and calls
     app.state.phone_line = PhoneLine(

@@ -284,3 +284,22 @@ async def test_the_priority_worker_runs_urgent_calls_first_and_cancels_on_close(
     assert await busy == "first"
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_two_workers_take_an_urgent_call_while_one_is_busy() -> None:
+    worker = PriorityWorker("test", threads=2)
+    started, release = threading.Event(), threading.Event()
+
+    def long_description() -> str:
+        started.set()
+        release.wait(5)
+        return "description"
+
+    busy = worker.run(NORMAL, long_description)
+    started.wait(5)
+    # The second thread answers while the first is still held: a closed answer does not wait for a description.
+    assert await asyncio.wait_for(worker.run(URGENT, lambda: "마포구"), 2) == "마포구"
+    assert not busy.done()
+    release.set()
+    assert await busy == "description"
+    worker.close(wait=True)
