@@ -286,6 +286,7 @@ def settings_used() -> dict[str, Any]:
         "asr_grammar_engine": settings.asr_grammar_engine,
         "asr_free_form_engine": settings.asr_free_form_engine,
         "asr_threads": settings.asr_threads,
+        "asr_workers": settings.asr_workers,
         "phone_end_of_answer_ms": settings.phone_end_of_answer_ms,
         "phone_end_of_speech_ms": settings.phone_end_of_speech_ms,
         "reply_timeout_seconds": simulate.REPLY_TIMEOUT_SECONDS,
