@@ -193,13 +193,13 @@ class WhisperEngine:
         )
         self._first_word: FirstWordScorer | None = None
 
-    def first_word(self, audio: np.ndarray, words: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    def first_word(self, audio: np.ndarray, words: Mapping[str, Sequence[str]], floor: float = 0.0) -> dict[str, float]:
         """For each label, the probability that `audio` begins with one of its words (telephony.first_word)."""
         if self._first_word is None:
             self._first_word = FirstWordScorer(
                 self.model, window_frames=SHORT_WINDOW_FRAMES, window_margin=SHORT_WINDOW_MARGIN
             )
-        return self._first_word.scores(audio, words)
+        return self._first_word.scores(audio, words, floor)
 
     def transcribe(
         self,
@@ -414,9 +414,11 @@ class Recognizers:
             URGENT, lambda: self.whisper().transcribe(audio, hotwords=phrases, vad=vad)
         )
 
-    async def first_word(self, audio: np.ndarray, words: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    async def first_word(
+        self, audio: np.ndarray, words: Mapping[str, Sequence[str]], floor: float = 0.0
+    ) -> dict[str, float]:
         """Whisper's probability of each label's words said first (a yes/no answer), ahead of other decodings."""
-        return await self._whisper_queue.run(URGENT, lambda: self.whisper().first_word(audio, words))
+        return await self._whisper_queue.run(URGENT, lambda: self.whisper().first_word(audio, words, floor))
 
     async def free_form(
         self,

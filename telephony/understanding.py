@@ -140,7 +140,7 @@ async def first_word_answer(recognizers: Recognizers, expectation: Expectation, 
     if len(offered) < 2 or recognizers.grammar_engine != "whisper":
         return None
     started = time.perf_counter()
-    scores = await recognizers.first_word(audio, offered)
+    scores = await recognizers.first_word(audio, offered, floor=FIRST_WORD_MIN)
     (label, likely), (_, other) = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:2]
     if likely < FIRST_WORD_MIN or likely < FIRST_WORD_RATIO * other:
         return None
