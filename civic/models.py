@@ -88,6 +88,9 @@ class Case(Base):
         Index("ix_cases_status_due", "status", "due_at"),
         # Open311's GET requests: the newest cases first, a page at a time (civic.open311).
         Index("ix_cases_created_id", "created_at", "id"),
+        # Duplicates at intake (civic.duplicates): one category's cases in a latitude band, or in one dong.
+        Index("ix_cases_category_lat_lon", "category", "latitude", "longitude"),
+        Index("ix_cases_district_dong_category_created", "district", "dong", "category", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from civic import console_cases as cc
 from civic.console_accounts import ConsoleIdentity
+from civic.duplicates import follow_case
 from civic.errors import CaseNotFound
 from civic.models import Case, CaseEvent, CaseFollower, Conversation, Department, OutboxMessage
 from civic.routing import department_for
@@ -255,3 +256,23 @@ def test_inbox_lists_the_departments_open_cases_by_due_date(session: Session, ma
     assert [r.number for r in as_operator] == numbers
     with pytest.raises(cc.ActionRefused):
         cc.inbox(session, OPERATOR, department_code="no-such-department")
+
+
+def test_inbox_shows_and_sorts_by_followers(
+    session: Session, make_case: MakeCase, make_conversation: Callable[..., Conversation]
+) -> None:
+    district = random.choice(["종로구", "중구", "용산구", "성동구"])
+    early = assigned_case(session, make_case, category="sewer", district=district)
+    followed = assigned_case(session, make_case, category="sewer", district=district)
+    early.due_at = early.due_at - timedelta(days=60)
+    for _ in range(3):
+        follow_case(session, number=followed.number, conversation_id=make_conversation().id, language="ko")
+    official = official_of(followed)
+    _, by_due = cc.inbox(session, official)
+    numbers = [r.number for r in by_due]
+    assert numbers.index(early.number) < numbers.index(followed.number)
+    _, by_followers = cc.inbox(session, official, sort="followers")
+    assert (by_followers[0].number, by_followers[0].followers) == (followed.number, 3)
+    assert next(r for r in by_followers if r.number == early.number).followers == 0
+    with pytest.raises(cc.ActionRefused):
+        cc.inbox(session, official, sort="nonsense")
