@@ -24,6 +24,8 @@ REPORT_SLOTS = (
     "attachment_ids",
     "confirm_report",
     "correction_requested",
+    "duplicate_of",
+    "follow_duplicate",
 )
 DETAIL_SLOTS = ("category", "district", "place", "description")
 NOT_AN_ANSWER = {
