@@ -25,6 +25,7 @@ from actions.complaint_state import (
     place_spans,
     previous_value,
     stage,
+    what_and_where,
 )
 from actions.context import caller_of, conversation_id_of, in_session, language_of, verified_claims
 from actions.me_too import confirmed_now, duplicate_offer, follow_instead
@@ -254,13 +255,8 @@ class ActionSubmitComplaint(Action):
             conversation_id = conversation_id_of(session, tracker)
             case = file_case(
                 session,
-                category=tracker.get_slot("category"),
-                district=tracker.get_slot("district"),
-                dong=tracker.get_slot("dong"),
-                place=tracker.get_slot("place"),
+                **what_and_where(tracker),
                 description=tracker.get_slot("description"),
-                latitude=tracker.get_slot("latitude"),
-                longitude=tracker.get_slot("longitude"),
                 channel=caller.channel,
                 language=language,
                 conversation_id=conversation_id,

@@ -72,6 +72,11 @@ def district_of_dong() -> dict[str, str]:
     return {dong: next(iter(gus)) for dong, gus in owners.items() if len(gus) == 1}
 
 
+def what_and_where(tracker: Tracker) -> dict[str, Any]:
+    """The report's category and location as civic takes them (file_case, find_duplicate)."""
+    return {slot: tracker.get_slot(slot) for slot in ("category", "district", "dong", "place", "latitude", "longitude")}
+
+
 def coordinates(tracker: Tracker) -> tuple[float, float] | None:
     metadata = verified_claims(tracker)  # photos and GPS only as the gateway signed them
     try:

@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.complaint_state import what_and_where
 from actions.context import conversation_id_of, in_session, language_of
 from civic.cases import get_case
 from civic.db import utcnow
@@ -36,15 +37,7 @@ async def duplicate_offer(tracker: Tracker) -> list[EventType]:
         return []
 
     def look_up(session: Any) -> str | None:
-        found = find_duplicate(
-            session,
-            category=tracker.get_slot("category"),
-            district=tracker.get_slot("district"),
-            dong=tracker.get_slot("dong"),
-            place=tracker.get_slot("place"),
-            latitude=tracker.get_slot("latitude"),
-            longitude=tracker.get_slot("longitude"),
-        )
+        found = find_duplicate(session, **what_and_where(tracker))
         return found.number if found else None
 
     try:
