@@ -21,6 +21,8 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
     "rejected": {"ko": "처리 불가", "en": "Rejected", "ja": "処理不可"},
     "reopened": {"ko": "재접수", "en": "Reopened", "ja": "再受付"},
     "withdrawn": {"ko": "취하", "en": "Withdrawn", "ja": "取り下げ"},
+    # Not a status: the event log's mark of a citizen's answer to "fixed?" (civic.feedback.FEEDBACK_EVENT).
+    "feedback": {"ko": "시민 확인", "en": "Citizen's answer", "ja": "市民の確認"},
 }
 
 CATEGORY_LABELS: dict[str, dict[str, str]] = {

@@ -486,6 +486,29 @@ class CaseFollower(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CaseFeedback(Base):
+    """The "fixed?" question one resolution asked one conversation (the filer's or a follower's), and the answer."""
+
+    __tablename__ = "case_feedback"
+    __table_args__ = (
+        UniqueConstraint("event_id", "conversation_id"),
+        # The daily sweep of questions left unanswered (civic.feedback.close_unanswered).
+        Index("ix_case_feedback_state_asked", "state", "asked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"))  # the resolution asked about
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    # asked → awaiting_note ("아직이에요") → reopened | asked → awaiting_rating ("해결됐어요") → rated | closed
+    state: Mapped[str] = mapped_column(String(16))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rating: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
 class CannedAnswer(Base):
     """A ready answer an operator inserts into a live conversation, in one language."""
 

@@ -63,7 +63,9 @@ def test_the_whole_path_with_events_and_notices(session: Session, make_case: Mak
     ]
     texts = [n.text for n in notices(session, case.conversation_id)]
     assert len(texts) == 4
-    assert texts[-1] == f"[{case.number}] Your report has been resolved.\nAnswer: Towed at 14:00."
+    # The public answer, and the "fixed?" question (civic.fixed_question).
+    resolved = f"[{case.number}] Your report has been resolved.\nAnswer: Towed at 14:00.\nIs the problem fixed?"
+    assert texts[-1] == resolved
 
 
 def test_operator_cannot_resolve_and_official_cannot_accept(session: Session, make_case: MakeCase) -> None:
