@@ -1,15 +1,19 @@
 """The answer to "fixed?": not yet reopens the case (twice to its department, then to a 120 operator), fixed is rated,
-no answer in 7 days closes it as it is. Every step is a case event; each function returns the reply to the citizen."""
+no answer in 7 days closes it as it is. Every step is a case event; each step returns what to tell the citizen (a
+Told: the name of the text and its values), which the chat says by domain response and SMS by civic.fixed_question."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from civic import inbox
+from civic.cases import link_attachments
 from civic.categories import due_date_for
 from civic.db import utcnow
 from civic.fixed_question import ASKED, reply
@@ -28,6 +32,21 @@ CLOSED = "closed"  # unanswered for 7 days, or overtaken by another answer
 OPEN_STATES = (ASKED, AWAITING_NOTE, AWAITING_RATING)
 ANSWER_DAYS = 7
 MAX_REOPENINGS = 2  # the third "not fixed" goes to a 120 operator instead of the department
+
+
+class Told(NamedTuple):
+    """What to tell the citizen: a key of civic.fixed_question.REPLIES (utter_feedback_<kind> in the chat)."""
+
+    kind: str
+    values: dict[str, str]
+
+
+def parse_rating(text: str) -> tuple[int, str] | None:
+    """ "4", "5점 친절했어요" → (rating, comment); None when the text starts with no 1–5."""
+    match = _RATING.match(text)
+    return (int(match.group(1)), match.group(2).strip()) if match else None
+
+
 _RATING = re.compile(r"^\s*([1-5])(?!\d)[\s.,:점]*(.*)$", re.DOTALL)
 
 
@@ -64,23 +83,24 @@ def _note_event(session: Session, case: Case, note: str, actor: str = "citizen")
     log_case_event(session, case=case, from_status=case.status, to_status=FEEDBACK_EVENT, actor=actor, note=note)
 
 
-def answer(session: Session, feedback: CaseFeedback, *, fixed: bool) -> str:
+def answer(session: Session, feedback: CaseFeedback, *, fixed: bool) -> Told:
     """The answer "해결됐어요" (then the rating is asked) or "아직이에요" (then what is still wrong)."""
     case = session.get_one(Case, feedback.case_id)
     if not _still_current(session, feedback, case):
-        return reply("already_handled", feedback.language, number=case.number)
+        return Told("already_handled", {"number": case.number})
     feedback.state, feedback.answered_at = (AWAITING_RATING if fixed else AWAITING_NOTE), utcnow()
     _note_event(session, case, "시민 확인: 해결됨" if fixed else "시민 확인: 아직 해결되지 않음")
-    return reply("ask_rating" if fixed else "ask_note", feedback.language, number=case.number)
+    return Told("ask_rating" if fixed else "ask_note", {"number": case.number})
 
 
-def reopen(session: Session, feedback: CaseFeedback, *, note: str) -> str:
+def reopen(session: Session, feedback: CaseFeedback, *, note: str, attachment_ids: Sequence[str] = ()) -> Told:
     """What is still wrong reopens the case: to the same department with a new due date, after two reopenings to
     the 120 operators (it stays `reopened`, in their queue)."""
     case = session.get_one(Case, feedback.case_id)
     if not _still_current(session, feedback, case):
-        return reply("already_handled", feedback.language, number=case.number)
+        return Told("already_handled", {"number": case.number})
     feedback.state, feedback.comment = REOPENED, note[:2000]
+    link_attachments(session, case=case, attachment_ids=attachment_ids)  # the photo of what is still wrong
     # The citizen answering hears it in their reply; the notice would tell them twice.
     note_text = f"아직 해결되지 않음: {note[:2000]}"
     transition(session, case=case, to=CaseStatus.REOPENED, actor="citizen", note=note_text, notify=False)
@@ -89,21 +109,17 @@ def reopen(session: Session, feedback: CaseFeedback, *, note: str) -> str:
     ).scalar_one()
     if reopenings > MAX_REOPENINGS:
         _note_event(session, case, f"{reopenings}번째 재접수: 120 상담사 확인", actor="system")
-        return reply("to_operator", feedback.language, number=case.number)
+        return Told("to_operator", {"number": case.number})
     now = utcnow()
     case.due_at = due_date_for(session, case.category, now)
     transition(session, case=case, to=CaseStatus.ASSIGNED, actor="system", note="같은 부서에 다시 배정", notify=False)
     department = session.get_one(Department, case.department_id)
-    return reply(
-        "reopened",
-        feedback.language,
-        number=case.number,
-        department=department_name(department, feedback.language),
-        due=format_date(case.due_at, feedback.language),
-    )
+    lang = feedback.language
+    due = format_date(case.due_at, lang)
+    return Told("reopened", {"number": case.number, "department": department_name(department, lang), "due": due})
 
 
-def rate(session: Session, feedback: CaseFeedback, *, rating: int, comment: str | None = None) -> str:
+def rate(session: Session, feedback: CaseFeedback, *, rating: int, comment: str | None = None) -> Told:
     """The 1–5 rating of a fixed case and an optional comment."""
     case = session.get_one(Case, feedback.case_id)
     if not 1 <= rating <= 5:
@@ -111,7 +127,7 @@ def rate(session: Session, feedback: CaseFeedback, *, rating: int, comment: str 
     comment = (comment or "").strip()[:2000] or None
     feedback.state, feedback.rating, feedback.comment = RATED, rating, comment
     _note_event(session, case, f"만족도 {rating}/5" + (f": {comment}" if comment else ""))
-    return reply("thanks", feedback.language, number=case.number)
+    return Told("thanks", {"number": case.number})
 
 
 def close_unanswered(session: Session, *, now: datetime | None = None) -> int:
@@ -157,22 +173,23 @@ def answer_by_sms(session: Session, *, phone: str, body: str, message_key: str) 
     number = session.get_one(Case, feedback.case_id).number
     if feedback.state == ASKED:
         if text[:1] in ("1", "2") and not text[1:2].isdigit():
-            text_back = answer(session, feedback, fixed=text[0] == "1")
+            told = answer(session, feedback, fixed=text[0] == "1")
         else:
-            text_back = reply("answer_hint", feedback.language, number=number)
+            told = Told("answer_hint", {"number": number})
     elif feedback.state == AWAITING_RATING:
-        match = _RATING.match(text)
-        if match:
-            text_back = rate(session, feedback, rating=int(match.group(1)), comment=match.group(2))
-        else:
-            text_back = reply("rating_hint", feedback.language, number=number)
+        rated = parse_rating(text)
+        told = (
+            rate(session, feedback, rating=rated[0], comment=rated[1])
+            if rated
+            else Told("rating_hint", {"number": number})
+        )
     else:
-        text_back = reopen(session, feedback, note=text)
+        told = reopen(session, feedback, note=text)
     queue_sms_to_citizen(
         session,
         conversation_id=feedback.conversation_id,
         citizen=citizen,
-        text=text_back,
+        text=reply(told.kind, told.values, feedback.language),
         kind="case_feedback",
         dedupe_key=f"sms-reply:{message_key}",
     )

@@ -69,8 +69,8 @@ REPLIES: dict[str, dict[str, str]] = {
 }
 
 
-def reply(kind: str, lang: str | None, **values: str) -> str:
-    """One of REPLIES in `lang`, filled in."""
+def reply(kind: str, values: dict[str, str], lang: str | None) -> str:
+    """One of REPLIES in `lang`, filled in (a civic.feedback.Told is `kind, values`)."""
     return REPLIES[kind][language(lang)].format(**values)
 
 

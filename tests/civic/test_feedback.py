@@ -14,6 +14,8 @@ from civic.cases import last_public_note
 from civic.conversations import get_or_create_conversation
 from civic.db import utcnow
 from civic.duplicates import follow_case
+from civic.fixed_question import reply
+from civic.i18n import format_date
 from civic.models import Case, CaseEvent, CaseFeedback, Conversation, OutboxMessage
 from civic.phones import get_or_create_citizen
 from civic.workflow import CaseStatus, transition
@@ -72,11 +74,12 @@ def test_not_fixed_reopens_to_the_same_department_with_a_new_due_date(session: S
     resolve(session, case)
     case.due_at = case.due_at - timedelta(days=30)  # long past, as when it was first due
     question = question_of(session, case, case.conversation_id)
-    assert "무엇이 아직 해결되지 않았는지" in feedback.answer(session, question, fixed=False)
+    assert feedback.answer(session, question, fixed=False).kind == "ask_note"
     told = feedback.reopen(session, question, note="차가 다시 서 있어요")
     assert case.status == S.ASSIGNED and case.department_id == department
     assert case.due_at > utcnow().date()
-    assert "다시 접수했어요" in told and "처리 기한" in told
+    assert told.kind == "reopened" and told.values["due"] == format_date(case.due_at, "ko")
+    assert reply(*told, lang="ko").startswith(f"[{case.number}] 다시 접수했어요.")
     assert notes(session, case)[-3:] == [
         ("feedback", "시민 확인: 아직 해결되지 않음"),
         ("reopened", "아직 해결되지 않음: 차가 다시 서 있어요"),
@@ -94,7 +97,7 @@ def test_the_third_not_fixed_goes_to_a_120_operator(session: Session, make_case:
         told = feedback.reopen(session, question, note=f"아직이에요 {round_}")
     assert case.status == S.REOPENED  # in the operators' queue, not the department's inbox
     assert case.number in [item.title for item in console_queue.waiting(session, limit=10_000)]
-    assert "120 상담사" in told
+    assert told == ("to_operator", {"number": case.number})
     assert notes(session, case)[-1] == ("feedback", "3번째 재접수: 120 상담사 확인")
 
 
@@ -102,8 +105,8 @@ def test_fixed_is_rated_with_a_comment(session: Session, make_case: MakeCase) ->
     case = make_case(channel="web", language="en")
     resolve(session, case)
     question = question_of(session, case, case.conversation_id)
-    assert "from 1" in feedback.answer(session, question, fixed=True)
-    assert "Thank you" in feedback.rate(session, question, rating=4, comment=" 빨리 와 주셨어요 ")
+    assert feedback.answer(session, question, fixed=True).kind == "ask_rating"
+    assert feedback.rate(session, question, rating=4, comment=" 빨리 와 주셨어요 ").kind == "thanks"
     assert (question.state, question.rating, question.comment) == ("rated", 4, "빨리 와 주셨어요")
     assert case.status == S.RESOLVED and last_public_note(case) == "불법 주차 차량을 견인했습니다."
     assert notes(session, case)[-2:] == [
@@ -122,7 +125,7 @@ def test_an_answer_after_another_citizen_reopened_the_case_changes_nothing(
     mine, theirs = question_of(session, case, case.conversation_id), question_of(session, case, me_too.id)
     feedback.answer(session, mine, fixed=False)
     feedback.reopen(session, mine, note="그대로예요")
-    assert "이미 다시 처리 중" in feedback.answer(session, theirs, fixed=True)
+    assert feedback.answer(session, theirs, fixed=True).kind == "already_handled"
     assert theirs.state == "closed" and case.status == S.ASSIGNED
 
 
