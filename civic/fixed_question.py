@@ -80,9 +80,10 @@ def question_text(lang: str | None, channel: str) -> str:
 
 
 def question_buttons(number: str, lang: str | None) -> list[dict[str, str]]:
-    """'해결됐어요 / 아직이에요' as buttons whose payloads name the case (the chat's intents carry it as case_id)."""
+    """'해결됐어요 / 아직이에요' as buttons whose payloads name the case and the language to answer in: the answer may
+    come days later, in a new Rasa session that remembers neither."""
     lang = language(lang)
-    entity = f'{{"case_id":"{number}"}}'
+    entity = f'{{"case_id":"{number}","language":"{lang}"}}'
     return [
         {"title": FIXED_TITLE[lang], "payload": f"/case_fixed{entity}"},
         {"title": NOT_FIXED_TITLE[lang], "payload": f"/case_not_fixed{entity}"},

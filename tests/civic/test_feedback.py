@@ -61,7 +61,8 @@ def test_the_answer_asks_the_filer_and_followers_if_it_is_fixed(
     filer = notices(session, case.conversation_id)[-1]
     assert filer.text.endswith("답변: 불법 주차 차량을 견인했습니다.\n문제가 해결됐나요?")
     assert [b["title"] for b in filer.data["buttons"]] == ["해결됐어요", "아직이에요"]
-    assert filer.data["buttons"][0]["payload"] == f'/case_fixed{{"case_id":"{case.number}"}}'
+    assert filer.data["buttons"][0]["payload"] == f'/case_fixed{{"case_id":"{case.number}","language":"ko"}}'
+    assert filer.data["transcript_id"]  # on the transcript with its buttons: the web chat shows it, a tap is taken
     follower = notices(session, me_too.id)[-1]
     assert follower.text.endswith("問題は解決しましたか？")
     assert [b["title"] for b in follower.data["buttons"]] == ["解決しました", "まだです"]

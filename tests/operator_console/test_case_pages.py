@@ -128,7 +128,8 @@ def test_operator_accepts_and_assigns_then_official_starts_and_resolves(
         texts = session.execute(
             select(OutboxMessage.text).where(OutboxMessage.conversation_id == case.conversation_id)
         ).scalars()
-        assert f"[{number}] 처리가 완료되었습니다.\n답변: 야간 공사를 중지시켰습니다." in list(texts)
+        resolved = f"[{number}] 처리가 완료되었습니다.\n답변: 야간 공사를 중지시켰습니다.\n문제가 해결됐나요?"
+        assert resolved in list(texts)
         audited = session.execute(select(AuditEntry.action).where(AuditEntry.target == number)).scalars().all()
     assert {"case.accept", "case.assign", "case.start", "case.resolve", "case.denied"} <= set(audited)
 
@@ -150,7 +151,7 @@ def test_notice_follows_the_cases_language(client: TestClient, db: sessionmaker[
             .scalars()
             .first()
         )
-    assert last == f"[{number}] 処理が完了しました。\n回答: 対応済み"
+    assert last == f"[{number}] 処理が完了しました。\n回答: 対応済み\n問題は解決しましたか？"
 
 
 def test_a_post_without_csrf_token_changes_nothing(client: TestClient, db: sessionmaker[Session]) -> None:
