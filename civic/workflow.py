@@ -7,7 +7,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from civic.conversations import record_message
+from civic.conversations import queue_on_transcript
 from civic.db import utcnow
 from civic.errors import InvalidTransition
 from civic.fixed_question import ask_if_fixed
@@ -167,7 +167,22 @@ def _queue_notice(
             )
         return
     data = {"case_number": case.number, "status": event.to_status, "event_id": event.id}
-    row = enqueue(
+    if buttons:
+        # A notice to tap on is the bot's latest turn on the transcript, with its buttons: the web chat shows it
+        # from there, Telegram sends it as an inline keyboard pointing at it, and the gateway takes a tap on it as
+        # it takes the bot's own buttons.
+        queue_on_transcript(
+            session,
+            conversation=conversation,
+            sender="bot",
+            kind="case_status",
+            text=text,
+            dedupe_key=dedupe_key,
+            transcript_data={"buttons": buttons},
+            outbox_data=data | {"buttons": buttons},
+        )
+        return
+    enqueue(
         session,
         conversation_id=conversation.id,
         channel=conversation.channel,
@@ -176,16 +191,6 @@ def _queue_notice(
         data=data,
         dedupe_key=dedupe_key,
     )
-    if row is not None and buttons:
-        # A notice to tap on is the bot's latest turn on the transcript, written now with its buttons: the web
-        # chat shows it from there, Telegram sends it as an inline keyboard pointing at it, and the gateway takes
-        # a tap on it as it takes the bot's own buttons.
-        message = record_message(
-            session, conversation=conversation, direction="out", sender="bot", text=text, data={"buttons": buttons}
-        )
-        assert message is not None
-        session.flush()
-        row.data = data | {"transcript_id": message.id, "buttons": buttons}
 
 
 def announce_filing(session: Session, *, case: Case) -> None:
