@@ -63,8 +63,9 @@ def pending(session: Session, *, conversation_ids: list[int], number: str | None
     return session.execute(query).scalar_one_or_none()
 
 
-def _still_current(session: Session, feedback: CaseFeedback, case: Case) -> bool:
-    """Whether the resolution asked about is still the case's state: another citizen may have reopened it."""
+def _current_or_closed(session: Session, feedback: CaseFeedback, case: Case) -> bool:
+    """Whether the resolution asked about is still the case's state; if not (another citizen reopened it), the
+    question is closed."""
     latest = session.execute(
         select(func.max(CaseEvent.id)).where(CaseEvent.case_id == case.id, CaseEvent.to_status == CaseStatus.RESOLVED)
     ).scalar_one()
@@ -86,7 +87,7 @@ def _note_event(session: Session, case: Case, note: str, actor: str = "citizen")
 def answer(session: Session, feedback: CaseFeedback, *, fixed: bool) -> Told:
     """The answer "해결됐어요" (then the rating is asked) or "아직이에요" (then what is still wrong)."""
     case = session.get_one(Case, feedback.case_id)
-    if not _still_current(session, feedback, case):
+    if not _current_or_closed(session, feedback, case):
         return Told("already_handled", {"number": case.number})
     feedback.state, feedback.answered_at = (AWAITING_RATING if fixed else AWAITING_NOTE), utcnow()
     _note_event(session, case, "시민 확인: 해결됨" if fixed else "시민 확인: 아직 해결되지 않음")
@@ -97,7 +98,7 @@ def reopen(session: Session, feedback: CaseFeedback, *, note: str, attachment_id
     """What is still wrong reopens the case: to the same department with a new due date, after two reopenings to
     the 120 operators (it stays `reopened`, in their queue)."""
     case = session.get_one(Case, feedback.case_id)
-    if not _still_current(session, feedback, case):
+    if not _current_or_closed(session, feedback, case):
         return Told("already_handled", {"number": case.number})
     feedback.state, feedback.comment = REOPENED, note[:2000]
     link_attachments(session, case=case, attachment_ids=attachment_ids)  # the photo of what is still wrong
