@@ -14,7 +14,10 @@ from actions.context import conversation_id_of, in_session, latest_entity, verif
 from civic import feedback
 from civic.models import CaseFeedback
 
-FEEDBACK_SLOTS = ("feedback_case", "feedback_fixed", "feedback_text")
+FEEDBACK_SLOTS = ("feedback_case", "feedback_fixed", "feedback_text", "feedback_comment")
+NO_COMMENT = "-"  # "건너뛰기": the comment question was answered with none
+# Requests of their own, which the rules answer; "감사합니다" or "안녕하세요" may well be the comment itself.
+REQUESTS = COMMANDS - {"thank", "greet", "goodbye"}
 
 
 def _question(session: Any, tracker: Tracker, number: str | None) -> CaseFeedback | None:
@@ -49,7 +52,8 @@ class ActionAnswerFixed(Action):
 
 
 class ValidateFeedbackForm(FormValidationAction):
-    """The next message is the rating (a button, or "4 빨리 와 주셨어요") or what is still wrong (words, a photo)."""
+    """After "fixed" the rating (a button, or "4 빨리 와 주셨어요") and, unless it came with one, a comment or none;
+    after "not yet" what is still wrong (words, a photo)."""
 
     def name(self) -> str:
         return "validate_feedback_form"
@@ -57,12 +61,14 @@ class ValidateFeedbackForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        return domain_slots if tracker.get_slot("feedback_case") else []
+        if not tracker.get_slot("feedback_case"):
+            return []
+        return domain_slots if tracker.get_slot("feedback_fixed") else ["feedback_text"]
 
     async def extract_feedback_text(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "feedback_text" or intent_of(tracker) in COMMANDS:
+        if tracker.get_slot("requested_slot") != "feedback_text" or intent_of(tracker) in REQUESTS:
             return {}
         rating = latest_entity(tracker, "rating")
         if rating:
@@ -73,14 +79,27 @@ class ValidateFeedbackForm(FormValidationAction):
         photos = verified_claims(tracker).get("attachment_ids") or []
         return {"feedback_text": text or ("📷" if photos else None)}
 
+    async def extract_feedback_comment(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "feedback_comment" or intent_of(tracker) in REQUESTS:
+            return {}
+        text = message_text(tracker)
+        skipped = text.startswith("/") or (intent_of(tracker) == "deny" and len(text) <= 10)  # "건너뛰기", "없어요"
+        return {"feedback_comment": NO_COMMENT if skipped else text[:2000]}
+
     def validate_feedback_text(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        if tracker.get_slot("feedback_fixed") and feedback.parse_rating(text) is None:
+        if not tracker.get_slot("feedback_fixed"):
+            return {"feedback_text": text[:2000] or None}
+        rated = feedback.parse_rating(text)
+        if rated is None:
             dispatcher.utter_message(response="utter_feedback_rating_hint", number=tracker.get_slot("feedback_case"))
             return {"feedback_text": None}
-        return {"feedback_text": text[:2000] or None}
+        rating, comment = rated  # "4 빨리 와 주셨어요" says both: the comment is not asked for
+        return {"feedback_text": str(rating), "feedback_comment": comment[:2000] or None}
 
 
 class ActionAskFeedbackText(Action):
@@ -92,6 +111,17 @@ class ActionAskFeedbackText(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         kind = "ask_rating" if tracker.get_slot("feedback_fixed") else "ask_note"
         say(dispatcher, feedback.Told(kind, {"number": str(tracker.get_slot("feedback_case") or "")}))
+        return []
+
+
+class ActionAskFeedbackComment(Action):
+    """After a rating without words: anything to add? (a "skip" button)."""
+
+    def name(self) -> str:
+        return "action_ask_feedback_comment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        say(dispatcher, feedback.Told("ask_comment", {"number": str(tracker.get_slot("feedback_case") or "")}))
         return []
 
 
@@ -113,8 +143,11 @@ class ActionSubmitFeedback(Action):
             if question is None:
                 return feedback.Told("already_handled", {"number": number})
             if fixed:
-                rating, comment = feedback.parse_rating(text) or (0, "")
-                return feedback.rate(session, question, rating=rating, comment=comment)
+                rating, _ = feedback.parse_rating(text) or (0, "")
+                comment = tracker.get_slot("feedback_comment")
+                return feedback.rate(
+                    session, question, rating=rating, comment=None if comment == NO_COMMENT else comment
+                )
             return feedback.reopen(session, question, note=text, attachment_ids=photos)
 
         say(dispatcher, await in_session(submit))

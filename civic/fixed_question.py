@@ -46,6 +46,11 @@ REPLIES: dict[str, dict[str, str]] = {
         "en": "[{number}] Reopened. As it is still not fixed after several tries, a 120 operator will look into it.",
         "ja": "[{number}] 再受付しました。何度も解決していないため、120番の担当者が直接確認します。",
     },
+    "ask_comment": {
+        "ko": "[{number}] 더 하실 말씀이 있으면 적어 주세요. 없으면 건너뛰셔도 돼요.",
+        "en": "[{number}] Anything you would like to add? Write it here, or skip.",
+        "ja": "[{number}] ほかにご意見があればお書きください。なければスキップしてください。",
+    },
     "thanks": {
         "ko": "[{number}] 소중한 의견 감사합니다.",
         "en": "[{number}] Thank you for your feedback.",

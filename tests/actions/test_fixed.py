@@ -17,7 +17,10 @@ from civic.models import Case, CaseFeedback
 from civic.workflow import CaseStatus, transition
 from tests.actions.conftest import make_tracker
 
-DOMAIN: dict[str, Any] = {"slots": {}, "forms": {"feedback_form": {"required_slots": ["feedback_text"]}}}
+DOMAIN: dict[str, Any] = {
+    "slots": {},
+    "forms": {"feedback_form": {"required_slots": ["feedback_text", "feedback_comment"]}},
+}
 
 
 def slots_of(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -60,15 +63,23 @@ async def test_fixed_is_answered_then_rated(session_factory: sessionmaker[Sessio
     assert dispatcher.messages[0]["response"] == "utter_feedback_rating_hint"
     rating = [{"entity": "rating", "value": "4"}]
     tapped = make_tracker(sender=sender, text="/inform", entities=rating, slots=slots, active_loop="feedback_form")
-    assert slots_of(await ValidateFeedbackForm().run(CollectingDispatcher(), tapped, DOMAIN))["feedback_text"] == "4"
+    filled = slots_of(await ValidateFeedbackForm().run(CollectingDispatcher(), tapped, DOMAIN))
+    assert (filled["feedback_text"], filled["feedback_comment"]) == ("4", None)  # the comment is asked next
+    with_words = make_tracker(sender=sender, text="4점 빨리 와 주셨어요", slots=slots, active_loop="feedback_form")
+    filled = slots_of(await ValidateFeedbackForm().run(CollectingDispatcher(), with_words, DOMAIN))
+    assert (filled["feedback_text"], filled["feedback_comment"]) == ("4", "빨리 와 주셨어요")  # nothing more to ask
+    asked = slots | {"feedback_text": "4", "requested_slot": "feedback_comment"}
+    skip = make_tracker(sender=sender, text="/deny", intent="deny", slots=asked, active_loop="feedback_form")
+    assert slots_of(await ValidateFeedbackForm().run(CollectingDispatcher(), skip, DOMAIN))["feedback_comment"] == "-"
 
     done = CollectingDispatcher()
-    await ActionSubmitFeedback().run(done, make_tracker(sender=sender, slots=slots | {"feedback_text": "4"}), DOMAIN)
+    answered = slots | {"feedback_text": "4", "feedback_comment": "빨리 와 주셨어요"}
+    await ActionSubmitFeedback().run(done, make_tracker(sender=sender, slots=answered), DOMAIN)
     assert [m["response"] for m in done.messages] == ["utter_feedback_thanks"]
     with session_scope(session_factory) as session:
         case_id = session.execute(select(Case.id).where(Case.number == number)).scalar_one()
         answered = session.execute(select(CaseFeedback).where(CaseFeedback.case_id == case_id)).scalar_one()
-        assert (answered.state, answered.rating) == ("rated", 4)
+        assert (answered.state, answered.rating, answered.comment) == ("rated", 4, "빨리 와 주셨어요")
 
 
 async def test_not_fixed_reopens_and_a_second_tap_changes_nothing(session_factory: sessionmaker[Session]) -> None:

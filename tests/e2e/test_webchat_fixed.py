@@ -1,4 +1,5 @@
-"""'Fixed?' in the web chat against the real stack: not fixed → reopened → resolved again → fixed → rated."""
+"""'Fixed?' in the web chat against the real stack: not fixed → reopened → resolved again → fixed → rated (and a
+comment)."""
 
 from __future__ import annotations
 
@@ -62,12 +63,19 @@ def test_not_fixed_reopens_then_fixed_is_rated(stack: Stack, db: sessionmaker[Se
     assert "만족" in texts(rating_question), texts(rating_question)
     five = '/inform{"rating":"5"}'
     assert buttons(rating_question)[five] == "5"
-    thanks = texts(citizen.say("5", payload=five))
+    comment_question = citizen.say("5", payload=five)
+    assert "더 하실 말씀" in texts(comment_question) and "/deny" in buttons(comment_question), texts(comment_question)
+    thanks = texts(citizen.say("빨리 고쳐 주셔서 고마워요"))
     assert "감사합니다" in thanks, thanks
 
     with db() as session:
         case = session.execute(select(Case).where(Case.number == number_text)).scalar_one()
-        asked = select(CaseFeedback.state, CaseFeedback.rating).where(CaseFeedback.case_id == case.id)
+        asked = select(CaseFeedback.state, CaseFeedback.rating, CaseFeedback.comment).where(
+            CaseFeedback.case_id == case.id
+        )
         answers = session.execute(asked.order_by(CaseFeedback.id)).all()
-        assert [tuple(a) for a in answers] == [("reopened", None), ("rated", 5)]
+        assert [tuple(a) for a in answers] == [
+            ("reopened", None, "옆 칸 보도블록이 아직 깨져 있어요"),
+            ("rated", 5, "빨리 고쳐 주셔서 고마워요"),
+        ]
         assert case.status == "resolved"
