@@ -14,8 +14,8 @@ from civic.cases import file_case
 from civic.conversations import get_or_create_conversation
 from civic.db import session_scope
 from civic.models import Case, CaseFeedback
-from civic.workflow import CaseStatus, transition
 from tests.actions.conftest import make_tracker
+from tests.case_paths import resolve
 
 DOMAIN: dict[str, Any] = {
     "slots": {},
@@ -39,8 +39,7 @@ def resolved_case(session_factory: sessionmaker[Session], sender: str) -> str:
             channel="rest",
             conversation_id=conversation.id,
         )
-        for status in (CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS, CaseStatus.RESOLVED):
-            transition(session, case=case, to=status, actor="test", note="벤치를 고쳤습니다.")
+        resolve(session, case, "벤치를 고쳤습니다.")
         return case.number
 
 

@@ -13,7 +13,7 @@ from bot.channels.telegram.render import markup_for, parse_button_data
 from civic.cases import file_case
 from civic.conversations import get_or_create_conversation
 from civic.models import OutboxMessage
-from civic.workflow import CaseStatus, transition
+from tests.case_paths import resolve
 
 
 def test_the_notice_taps_back_to_the_fixed_payloads(session: Session) -> None:
@@ -28,9 +28,7 @@ def test_the_notice_taps_back_to_the_fixed_payloads(session: Session) -> None:
         language="en",
         conversation_id=chat.id,
     )
-    for status in (CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS):
-        transition(session, case=case, to=status, actor="test", notify=False)
-    transition(session, case=case, to=CaseStatus.RESOLVED, actor="official", note="Cleaned.")
+    resolve(session, case, "Cleaned.")
     notice = (
         session.execute(
             select(OutboxMessage).where(OutboxMessage.conversation_id == chat.id).order_by(OutboxMessage.id.desc())

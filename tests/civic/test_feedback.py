@@ -18,7 +18,8 @@ from civic.fixed_question import reply
 from civic.i18n import format_date
 from civic.models import Case, CaseEvent, CaseFeedback, Conversation, OutboxMessage
 from civic.phones import get_or_create_citizen
-from civic.workflow import CaseStatus, transition
+from civic.workflow import CaseStatus
+from tests import case_paths
 
 MakeCase = Callable[..., Case]
 MakeConversation = Callable[..., Conversation]
@@ -26,10 +27,7 @@ S = CaseStatus
 
 
 def resolve(session: Session, case: Case, answer: str = "불법 주차 차량을 견인했습니다.") -> None:
-    path = [S.ACCEPTED, S.ASSIGNED, S.IN_PROGRESS] if case.status == S.RECEIVED else [S.IN_PROGRESS]
-    for status in path:
-        transition(session, case=case, to=status, actor="test", notify=False)
-    transition(session, case=case, to=S.RESOLVED, actor="official", note=answer)
+    case_paths.resolve(session, case, answer)
 
 
 def question_of(session: Session, case: Case, conversation_id: int) -> CaseFeedback:

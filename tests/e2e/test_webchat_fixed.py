@@ -8,21 +8,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from civic.models import Case, CaseEvent, CaseFeedback
-from civic.workflow import CaseStatus, transition
+from tests import case_paths
 from tests.e2e.stack import ChatClient, Stack
 from tests.e2e.test_webchat_me_too import CASE_NUMBER, a_spot_in_seoul, buttons, report_at, texts
 
 pytestmark = pytest.mark.e2e
-S = CaseStatus
 
 
 def resolve(db: sessionmaker[Session], number: str, answer: str) -> None:
     with db() as session, session.begin():
         case = session.execute(select(Case).where(Case.number == number)).scalar_one()
-        path = [S.ACCEPTED, S.ASSIGNED, S.IN_PROGRESS] if case.status == S.RECEIVED else [S.IN_PROGRESS]
-        for status in path:
-            transition(session, case=case, to=status, actor="e2e", notify=False)
-        transition(session, case=case, to=S.RESOLVED, actor="e2e-official", note=answer)
+        case_paths.resolve(session, case, answer)
 
 
 def latest_notice(citizen: ChatClient) -> dict:

@@ -17,8 +17,8 @@ from civic.conversations import get_or_create_conversation
 from civic.db import session_scope
 from civic.models import Case, CaseFeedback, OutboxMessage
 from civic.phones import get_or_create_citizen
-from civic.workflow import CaseStatus, transition
 from telephony.local_twilio import FakeTwilioAPI, local_twilio
+from tests.case_paths import resolve
 from tests.fakes.rasa import FakeRasa
 from tests.inprocess_app import running_app
 
@@ -56,9 +56,7 @@ def resolved_phone_case(db: sessionmaker[Session]) -> tuple[str, str, int]:
             channel="phone",
             conversation_id=call.id,
         )
-        for status in (CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS):
-            transition(session, case=case, to=status, actor="test", notify=False)
-        transition(session, case=case, to=CaseStatus.RESOLVED, actor="official", note="전구를 교체했습니다.")
+        resolve(session, case, "전구를 교체했습니다.")
         return phone, case.number, call.id
 
 
