@@ -17,6 +17,7 @@ from civic.db import utcnow
 from civic.duplicates import find_duplicate, follow_case
 from civic.errors import CaseNotFound
 from civic.i18n import format_ago, status_label
+from telephony.phone_texts import UNHEARD_MARKERS
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,12 @@ async def duplicate_offer(tracker: Tracker) -> list[EventType]:
     if tracker.get_slot("duplicate_of") or tracker.get_slot("follow_duplicate") is not None:
         return []
 
+    report = what_and_where(tracker)
+    if report["place"] == UNHEARD_MARKERS["place"]:
+        report["place"] = None  # a caller's place kept only as a recording names no spot to compare
+
     def look_up(session: Any) -> str | None:
-        found = find_duplicate(session, **what_and_where(tracker))
+        found = find_duplicate(session, **report)
         return found.number if found else None
 
     try:

@@ -15,6 +15,7 @@ from actions.me_too import ActionAskFollowDuplicate
 from civic.cases import file_case
 from civic.conversations import get_or_create_conversation
 from civic.models import Case, CaseFollower, Conversation, OutboxMessage
+from telephony.phone_texts import UNHEARD_MARKERS
 from tests.actions.conftest import DOMAIN, make_tracker, turn
 
 
@@ -108,3 +109,15 @@ async def test_the_offer_is_made_once_per_report(session_factory: sessionmaker[S
     tracker = turn("네", "affirm", stage="confirm_report", before=before, candidates={"confirm_report": True})
     events = await ValidateComplaintForm().run(CollectingDispatcher(), tracker, DOMAIN)
     assert "duplicate_of" not in slots_of(events) and "follow_duplicate" not in slots_of(events)
+
+
+async def test_a_place_the_line_kept_only_as_a_recording_matches_nothing(
+    session_factory: sessionmaker[Session],
+) -> None:
+    marker = UNHEARD_MARKERS["place"]
+    dong = {"category": "sewer", "district": "도봉구", "dong": "창동", "place": marker, "description": "냄새"}
+    with session_factory() as session, session.begin():
+        file_case(session, **dong, channel="phone")
+    tracker = turn("네", "affirm", stage="confirm_report", before=dong, candidates={"confirm_report": True})
+    events = await ValidateComplaintForm().run(CollectingDispatcher(), tracker, DOMAIN)
+    assert slots_of(events)["follow_duplicate"] is False and "duplicate_of" not in slots_of(events)
