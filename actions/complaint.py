@@ -25,8 +25,10 @@ from actions.complaint_state import (
     place_spans,
     previous_value,
     stage,
+    what_and_where,
 )
 from actions.context import caller_of, conversation_id_of, in_session, language_of, verified_claims
+from actions.me_too import confirmed_now, duplicate_offer, follow_instead
 from actions.report_turns import category_in_words, is_account, more_than_yes_no, place_answer, place_with_detail
 from civic import geo
 from civic.cases import file_case
@@ -53,6 +55,8 @@ class ValidateComplaintForm(FormValidationAction):
             return leave_outside_seoul(dispatcher, tracker, city)
         if stage(tracker) == "confirm_report":
             events = read_back_answer(dispatcher, tracker)
+            if confirmed_now(events):
+                events += await duplicate_offer(tracker)
         else:
             events = await super().run(dispatcher, tracker, domain)
         # Photos (optional, never asked for) and the coordinates and dong of a shared position travel
@@ -240,6 +244,9 @@ class ActionSubmitComplaint(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         if tracker.get_slot("confirm_report") is not True:
             return [SlotSet(slot, None) for slot in REPORT_SLOTS]
+        followed = await follow_instead(dispatcher, tracker)
+        if followed is not None:
+            return [SlotSet(slot, None) for slot in REPORT_SLOTS] + [SlotSet("case_id", followed)]
         language = language_of(tracker)
         caller = caller_of(tracker)
         key = filing_key(tracker, caller.metadata.get("client_message_id") or tracker.latest_message.get("message_id"))
@@ -248,13 +255,8 @@ class ActionSubmitComplaint(Action):
             conversation_id = conversation_id_of(session, tracker)
             case = file_case(
                 session,
-                category=tracker.get_slot("category"),
-                district=tracker.get_slot("district"),
-                dong=tracker.get_slot("dong"),
-                place=tracker.get_slot("place"),
+                **what_and_where(tracker),
                 description=tracker.get_slot("description"),
-                latitude=tracker.get_slot("latitude"),
-                longitude=tracker.get_slot("longitude"),
                 channel=caller.channel,
                 language=language,
                 conversation_id=conversation_id,

@@ -24,6 +24,8 @@ REPORT_SLOTS = (
     "attachment_ids",
     "confirm_report",
     "correction_requested",
+    "duplicate_of",
+    "follow_duplicate",
 )
 DETAIL_SLOTS = ("category", "district", "place", "description")
 NOT_AN_ANSWER = {
@@ -68,6 +70,11 @@ def district_of_dong() -> dict[str, str]:
         for dong in geo.dongs_of(gu):
             owners.setdefault(dong, set()).add(gu)
     return {dong: next(iter(gus)) for dong, gus in owners.items() if len(gus) == 1}
+
+
+def what_and_where(tracker: Tracker) -> dict[str, Any]:
+    """The report's category and location as civic takes them (file_case, find_duplicate)."""
+    return {slot: tracker.get_slot(slot) for slot in ("category", "district", "dong", "place", "latitude", "longitude")}
 
 
 def coordinates(tracker: Tracker) -> tuple[float, float] | None:

@@ -88,6 +88,15 @@ def send(citizen: ChatClient, turn: Turn, offered: list[dict[str, Any]], last_ca
     return list(response.json()["replies"])
 
 
+def decline_duplicate(citizen: ChatClient, offered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Taps "no, file a new report" on the offer to follow an open case of the same problem (actions.me_too)."""
+    titles = [b["title"] for r in offered for b in r.get("buttons") or [] if b["payload"] == "/deny"]
+    response = citizen.send(titles[0] if titles else "", payload="/deny")
+    if response.status_code != 200:
+        raise TurnError(f"HTTP {response.status_code}: {response.text[:200]}")
+    return list(response.json()["replies"])
+
+
 def conversation_row(sessions: sessionmaker[Session], citizen: ChatClient) -> ConversationRow | None:
     """The citizen's conversation, found through a message of its transcript (no secret needed)."""
     messages = citizen.transcript()
@@ -148,6 +157,10 @@ def play(conversation: Conversation, web_url: str, rasa_url: str, sessions: sess
                 replies = send(citizen, turn, replies, last_case)
                 row = row or conversation_row(sessions, citizen)
                 now_asks = requested_slot(rasa_url, f"web:{row.external_id}") if row else None
+                if now_asks == "follow_duplicate" and row is not None:
+                    # Another conversation of the set reported the same spot: the script's citizen files all the same.
+                    replies = decline_duplicate(citizen, replies)
+                    now_asks = requested_slot(rasa_url, f"web:{row.external_id}")
             except (TurnError, httpx.HTTPError) as failure:
                 error = f"turn {index} ({shown(turn)}): {failure}"
                 break

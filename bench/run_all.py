@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from bench import asr, console, console_live, filing, merkle, nlu, open311, phone, soak, telegram, votes, webchat
+from bench import (
+    asr,
+    console,
+    console_live,
+    duplicates,
+    filing,
+    merkle,
+    nlu,
+    open311,
+    phone,
+    soak,
+    telegram,
+    votes,
+    webchat,
+)
 
 
 def main() -> None:
@@ -17,6 +31,7 @@ def main() -> None:
     merkle.main()
     votes.main()
     open311.main()
+    duplicates.main()
     soak.main([])  # last: it needs Redis too, and takes about 7 minutes
 
 

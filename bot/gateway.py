@@ -20,11 +20,10 @@ from bot.metrics import TURN_SECONDS
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.text import clean_text, neutralize_commands
 from civic.cases import normalize_case_number
-from civic.conversations import get_or_create_conversation, record_message
+from civic.conversations import get_or_create_conversation, queue_on_transcript, record_message
 from civic.db import in_thread, utcnow
 from civic.language import detect_language
 from civic.models import Attachment, Conversation, Message
-from civic.outbox import enqueue
 from civic.settings import get_settings
 from civic.turn_tokens import TOKEN_FIELD, sign_turn
 
@@ -273,28 +272,18 @@ class Gateway:
             if not text and not buttons:
                 continue
             response = answer.get(RESPONSE_NAME)
-            row = enqueue(
+            message = queue_on_transcript(
                 session,
-                conversation_id=conversation.id,
-                channel=conversation.channel,
+                conversation=conversation,
+                sender="bot",
                 kind="reply",
                 text=text,
                 dedupe_key=f"{key}:{index}",
+                transcript_data={"buttons": buttons, "response": response},
+                outbox_data={"buttons": buttons},
             )
-            if row is None:
+            if message is None:
                 continue  # this hand-back's question was already asked
-            message = record_message(
-                session,
-                conversation=conversation,
-                direction="out",
-                sender="bot",
-                text=text,
-                data={"buttons": buttons, "response": response},
-            )
-            assert message is not None
-            session.flush()
-            # The web chat reads its transcript, so this row is its delivery; Telegram sends it with the buttons.
-            row.data = {"transcript_id": message.id, "buttons": buttons}
             replies.append(Reply(message.id, text, buttons, response=response))
         return replies
 

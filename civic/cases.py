@@ -155,7 +155,7 @@ def file_case(
             )
             session.add(case)
             log_case_event(session, case=case, to_status=CaseStatus.RECEIVED, actor=actor)
-            _link_attachments(session, case=case, attachment_ids=attachment_ids)
+            link_attachments(session, case=case, attachment_ids=attachment_ids)
     except IntegrityError:
         # This idempotency key was filed before (a retry, a double click, or a concurrent twin):
         # the unique constraint decides, and the savepoint keeps the caller's transaction usable.
@@ -166,7 +166,7 @@ def file_case(
     return case
 
 
-def _link_attachments(session: Session, *, case: Case, attachment_ids: Sequence[str]) -> None:
+def link_attachments(session: Session, *, case: Case, attachment_ids: Sequence[str]) -> None:
     if not attachment_ids:
         return
     rows = session.execute(select(Attachment).where(Attachment.id.in_(list(attachment_ids))))

@@ -15,6 +15,7 @@ from civic.console_accounts import ConsoleIdentity, can
 from civic.conversations import end_handoff
 from civic.db import utcnow
 from civic.districts import check_district
+from civic.duplicates import add_follower, bounding_box
 from civic.errors import CaseNotFound, CivicError, UnknownCategory, UnknownDistrict
 from civic.i18n import language
 from civic.models import Attachment, Case, CaseFollower, Conversation, Department, Message, ReportDraft
@@ -36,10 +37,6 @@ INBOX_LIMIT = 100
 REPORT_WINDOW = timedelta(hours=24)
 LATER_MESSAGES_SCANNED = 2000
 REPORT_MESSAGES_CHECKED = 500  # as many as the case page shows
-# About 100 m in degrees at Seoul's latitude (1° latitude ≈ 111 km, 1° longitude ≈ 88 km): a box the
-# indexed query can use; the exact distance is checked afterwards.
-_LAT_DEGREES_PER_M = 1 / 111_000
-_LON_DEGREES_PER_M = 1 / 88_000
 # Said to the citizen after a rejection: who is responsible instead, in the case's language.
 RESPONSIBLE_LABEL = {"ko": "담당 기관", "en": "Responsible instead", "ja": "担当機関"}
 
@@ -225,15 +222,8 @@ def merge(session: Session, user: ConsoleIdentity, number: str, *, into: str) ->
         (row.conversation_id, row.language)
         for row in session.execute(select(CaseFollower).where(CaseFollower.case_id == duplicate.id)).scalars()
     ]
-    already = set(
-        session.execute(select(CaseFollower.conversation_id).where(CaseFollower.case_id == target.id)).scalars()
-    )
-    already.add(target.conversation_id or 0)
     for conversation_id, lang in followers:
-        if conversation_id not in already:
-            already.add(conversation_id)
-            session.add(CaseFollower(case_id=target.id, conversation_id=conversation_id, language=lang))
-    session.flush()
+        add_follower(session, case=target, conversation_id=conversation_id, language=lang)
     return target
 
 
@@ -309,9 +299,8 @@ def similar_open_cases(
     if case.dong:
         near.append(and_(Case.district == case.district, Case.dong == case.dong))  # dong names repeat across gu
     if case.latitude is not None and case.longitude is not None:
-        dlat, dlon = SIMILAR_RADIUS_M * _LAT_DEGREES_PER_M, SIMILAR_RADIUS_M * _LON_DEGREES_PER_M
-        near.append(Case.latitude.between(case.latitude - dlat, case.latitude + dlat))
-        near[-1] = and_(near[-1], Case.longitude.between(case.longitude - dlon, case.longitude + dlon))
+        lat_min, lat_max, lon_min, lon_max = bounding_box(case.latitude, case.longitude, SIMILAR_RADIUS_M)
+        near.append(and_(Case.latitude.between(lat_min, lat_max), Case.longitude.between(lon_min, lon_max)))
     if not near:
         return []
     query = (
@@ -480,6 +469,7 @@ class InboxRow:
     department: str
     due_at: date
     days_left: int
+    followers: int = 0  # other citizens told of it: "+3" in the inbox
 
     @property
     def overdue(self) -> bool:
@@ -490,13 +480,24 @@ def today() -> date:
     return utcnow().astimezone(ZoneInfo(get_settings().timezone)).date()
 
 
+INBOX_SORTS = ("due", "followers")
+
+
 def inbox(
-    session: Session, user: ConsoleIdentity, *, department_code: str | None = None, on: date | None = None
+    session: Session,
+    user: ConsoleIdentity,
+    *,
+    department_code: str | None = None,
+    on: date | None = None,
+    sort: str = "due",
 ) -> tuple[Department | None, list[InboxRow]]:
     """Open (assigned, in progress) cases by due date, at most 100: the official's department, or any one asked for.
 
-    Operators and admins see every department's when they name none.
+    Operators and admins see every department's when they name none. `sort="followers"` puts the cases most
+    citizens follow first (by due date among equals).
     """
+    if sort not in INBOX_SORTS:
+        raise ActionRefused("unknown_sort")
     department: Department | None = None
     if user.role == "official":
         department = session.get(Department, user.department_id)  # an official's inbox is always their own
@@ -504,11 +505,15 @@ def inbox(
         department = session.execute(select(Department).where(Department.code == department_code)).scalar_one_or_none()
         if department is None:
             raise ActionRefused("unknown_department")
+    followers = (
+        select(func.count(CaseFollower.id)).where(CaseFollower.case_id == Case.id).correlate(Case).scalar_subquery()
+    )
+    order = (followers.desc(), Case.due_at, Case.id) if sort == "followers" else (Case.due_at, Case.id)
     query = (
-        select(Case)
+        select(Case, followers)
         .options(joinedload(Case.department))
         .where(Case.status.in_(OPEN_FOR_OFFICIALS))
-        .order_by(Case.due_at, Case.id)
+        .order_by(*order)
         .limit(INBOX_LIMIT)
     )
     if department is not None:
@@ -524,8 +529,9 @@ def inbox(
             department=case.department.name_ko,
             due_at=case.due_at,
             days_left=(case.due_at - on).days,
+            followers=count,
         )
-        for case in session.execute(query).scalars()
+        for case, count in session.execute(query).all()
     ]
     return department, rows
 

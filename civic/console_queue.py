@@ -43,11 +43,15 @@ class QueueItem:
         }
 
 
+# New cases, and cases a citizen said were still not fixed after two reopenings (civic.feedback).
+FOR_OPERATORS = ("received", "reopened")
+
+
 def waiting(session: Session, limit: int = QUEUE_LIMIT) -> list[QueueItem]:
-    """Everything waiting, oldest first: received cases, hand-off requests, open drafts."""
+    """Everything waiting, oldest first: received and reopened cases, hand-off requests, open drafts."""
     cases = session.execute(
         select(Case.id, Case.created_at, Case.channel, Case.number, Case.description, Case.conversation_id)
-        .where(Case.status == "received")
+        .where(Case.status.in_(FOR_OPERATORS))
         .order_by(Case.created_at, Case.id)
         .limit(limit)
     ).all()
@@ -111,7 +115,7 @@ def waiting(session: Session, limit: int = QUEUE_LIMIT) -> list[QueueItem]:
 
 def queue_version(session: Session) -> tuple[Any, ...]:
     """A cheap fingerprint that changes whenever the queue does: the live view pushes only then."""
-    cases = session.execute(select(func.count(), func.max(Case.id)).where(Case.status == "received")).one()
+    cases = session.execute(select(func.count(), func.max(Case.id)).where(Case.status.in_(FOR_OPERATORS))).one()
     handoffs = session.execute(
         select(func.count(), func.max(Conversation.handoff_requested_at)).where(
             Conversation.handoff_requested_at.is_not(None)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from civic.db import utcnow
 from civic.i18n import LANGUAGES
 from civic.models import Conversation, Message
+from civic.outbox import enqueue
 
 CHANNELS: tuple[str, ...] = ("web", "telegram", "phone", "rest")
 DIRECTIONS: tuple[str, ...] = ("in", "out")
@@ -130,3 +131,39 @@ def transcript(session: Session, conversation_id: int, after_id: int = 0, limit:
         .limit(limit)
     )
     return list(session.execute(query).scalars())
+
+
+def queue_on_transcript(
+    session: Session,
+    *,
+    conversation: Conversation,
+    sender: str,
+    kind: str,
+    text: str,
+    dedupe_key: str,
+    transcript_data: dict[str, Any],
+    outbox_data: dict[str, Any] | None = None,
+) -> Message | None:
+    """Queue `text` for the citizen and write it on the transcript now, the outbox row pointing at it (transcript_id).
+
+    The web chat reads its transcript, so this is its delivery; Telegram sends the row, with the buttons it names.
+    None when `dedupe_key` was queued before (a retry): it is on the transcript already.
+    """
+    row = enqueue(
+        session,
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        kind=kind,
+        text=text,
+        dedupe_key=dedupe_key,
+        data={},
+    )
+    if row is None:
+        return None
+    message = record_message(
+        session, conversation=conversation, direction="out", sender=sender, text=text, data=transcript_data
+    )
+    assert message is not None
+    session.flush()
+    row.data = (outbox_data or {}) | {"transcript_id": message.id}
+    return message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from civic.districts import district_names
 from civic.models import Department
@@ -21,6 +21,8 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
     "rejected": {"ko": "처리 불가", "en": "Rejected", "ja": "処理不可"},
     "reopened": {"ko": "재접수", "en": "Reopened", "ja": "再受付"},
     "withdrawn": {"ko": "취하", "en": "Withdrawn", "ja": "取り下げ"},
+    # Not a status: the event log's mark of a citizen's answer to "fixed?" (civic.feedback.FEEDBACK_EVENT).
+    "feedback": {"ko": "시민 확인", "en": "Citizen's answer", "ja": "市民の確認"},
 }
 
 CATEGORY_LABELS: dict[str, dict[str, str]] = {
@@ -79,6 +81,20 @@ def format_date(d: date, lang: str | None) -> str:
     if lang == "ja":
         return f"{d.year}年{d.month}月{d.day}日"
     return f"{d.year}년 {d.month}월 {d.day}일"
+
+
+_AGO_UNITS = {"ko": ("일", "시간", "분"), "ja": ("日", "時間", "分")}
+
+
+def format_ago(then: datetime, now: datetime, lang: str | None) -> str:
+    """How long ago, in the largest whole unit: 2시간 전 / 2 hours ago / 2時間前 (at least a minute)."""
+    minutes = max(1, int((now - then).total_seconds() // 60))
+    index, value = (0, minutes // 1440) if minutes >= 1440 else (1, minutes // 60) if minutes >= 60 else (2, minutes)
+    lang = language(lang)
+    if lang == "en":
+        unit = ("day", "hour", "minute")[index]
+        return f"{value} {unit}{'' if value == 1 else 's'} ago"
+    return f"{value}{_AGO_UNITS[lang][index]}{' 전' if lang == 'ko' else '前'}"
 
 
 def department_name(department: Department, lang: str | None) -> str:

@@ -88,6 +88,9 @@ class Case(Base):
         Index("ix_cases_status_due", "status", "due_at"),
         # Open311's GET requests: the newest cases first, a page at a time (civic.open311).
         Index("ix_cases_created_id", "created_at", "id"),
+        # Duplicates at intake (civic.duplicates): one category's cases in a latitude band, or in one dong.
+        Index("ix_cases_category_lat_lon", "category", "latitude", "longitude"),
+        Index("ix_cases_district_dong_category_created", "district", "dong", "category", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -484,6 +487,29 @@ class CaseFollower(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     language: Mapped[str] = mapped_column(String(8), default="ko")  # the duplicate's language: the follower's notices
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseFeedback(Base):
+    """The "fixed?" question one resolution asked one conversation (the filer's or a follower's), and the answer."""
+
+    __tablename__ = "case_feedback"
+    __table_args__ = (
+        UniqueConstraint("event_id", "conversation_id"),
+        # The daily sweep of questions left unanswered (civic.feedback.close_unanswered).
+        Index("ix_case_feedback_state_asked", "state", "asked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"))  # the resolution asked about
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    # asked → awaiting_note ("아직이에요") → reopened | asked → awaiting_rating ("해결됐어요") → rated | closed
+    state: Mapped[str] = mapped_column(String(16))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rating: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(Text)
 
 
 class CannedAnswer(Base):

@@ -10,12 +10,11 @@ from sqlalchemy.orm import Session
 
 from civic.console_accounts import ConsoleIdentity, can
 from civic.console_cases import ActionRefused, PermissionDenied
-from civic.conversations import end_handoff, record_message
+from civic.conversations import end_handoff, queue_on_transcript
 from civic.db import utcnow
 from civic.errors import CaseNotFound
 from civic.i18n import language
 from civic.models import ConsoleUser, Conversation, Message, OutboxMessage, PhoneCall
-from civic.outbox import enqueue
 from civic.phones import decrypt_phone
 
 MAX_OPERATOR_CHARS = 2000
@@ -82,24 +81,16 @@ def _tell(session: Session, conversation: Conversation, kind: str, text: str, se
     """Records `text` on the transcript and queues it for the citizen's channel in the same transaction."""
     if conversation.channel not in WRITABLE_CHANNELS:
         return  # a caller hears the operator; nothing is written to them
-    row = enqueue(
+    # The same form submitted twice is queued and written once (the dedupe key).
+    queue_on_transcript(
         session,
-        conversation_id=conversation.id,
-        channel=conversation.channel,
+        conversation=conversation,
+        sender=sender,
         kind=kind,
         text=text,
         dedupe_key=key,
-        data={},
+        transcript_data={"outbox_key": key},
     )
-    if row is None:
-        return  # the same form submitted twice: already queued and on the transcript
-    message = record_message(
-        session, conversation=conversation, direction="out", sender=sender, text=text, data={"outbox_key": key}
-    )
-    assert message is not None
-    session.flush()
-    # The web chat reads its transcript, so this row is its delivery; other channels send it.
-    row.data = {"transcript_id": message.id}
 
 
 def take(session: Session, user: ConsoleIdentity, conversation_id: int) -> Conversation:

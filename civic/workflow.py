@@ -7,8 +7,10 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from civic.conversations import queue_on_transcript
 from civic.db import utcnow
 from civic.errors import InvalidTransition
+from civic.fixed_question import ask_if_fixed
 from civic.models import Case, CaseEvent, CaseFollower, Citizen, Conversation
 from civic.notifications import status_text
 from civic.outbox import enqueue
@@ -126,11 +128,31 @@ def notify_citizen(session: Session, *, case: Case, event: CaseEvent) -> None:
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:
             text = status_text(session, case=case, status=event.to_status, note=event.note, lang=lang)
-            _queue_notice(session, case=case, event=event, conversation=conversation, text=text, dedupe_key=dedupe_key)
+            buttons: list[dict[str, str]] = []
+            if event.to_status == CaseStatus.RESOLVED:  # the public answer comes with "해결됐어요 / 아직이에요"
+                text, buttons = ask_if_fixed(
+                    session, case=case, event=event, conversation=conversation, lang=lang, text=text
+                )
+            _queue_notice(
+                session,
+                case=case,
+                event=event,
+                conversation=conversation,
+                text=text,
+                dedupe_key=dedupe_key,
+                buttons=buttons,
+            )
 
 
 def _queue_notice(
-    session: Session, *, case: Case, event: CaseEvent, conversation: Conversation, text: str, dedupe_key: str
+    session: Session,
+    *,
+    case: Case,
+    event: CaseEvent,
+    conversation: Conversation,
+    text: str,
+    dedupe_key: str,
+    buttons: list[dict[str, str]],
 ) -> None:
     if conversation.channel == "phone":
         citizen = session.get(Citizen, conversation.citizen_id) if conversation.citizen_id else None
@@ -144,13 +166,29 @@ def _queue_notice(
                 dedupe_key=dedupe_key,
             )
         return
+    data = {"case_number": case.number, "status": event.to_status, "event_id": event.id}
+    if buttons:
+        # A notice to tap on is the bot's latest turn on the transcript, with its buttons: the web chat shows it
+        # from there, Telegram sends it as an inline keyboard pointing at it, and the gateway takes a tap on it as
+        # it takes the bot's own buttons.
+        queue_on_transcript(
+            session,
+            conversation=conversation,
+            sender="bot",
+            kind="case_status",
+            text=text,
+            dedupe_key=dedupe_key,
+            transcript_data={"buttons": buttons},
+            outbox_data=data | {"buttons": buttons},
+        )
+        return
     enqueue(
         session,
         conversation_id=conversation.id,
         channel=conversation.channel,
         kind="case_status",
         text=text,
-        data={"case_number": case.number, "status": event.to_status, "event_id": event.id},
+        data=data,
         dedupe_key=dedupe_key,
     )
 

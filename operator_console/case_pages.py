@@ -310,10 +310,11 @@ def return_case(request: Request, user: User, number: str, reason: OptionalText 
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox_page(request: Request, user: User, department: str = "") -> HTMLResponse:
+def inbox_page(request: Request, user: User, department: str = "", sort: str = "due") -> HTMLResponse:
+    sort = sort if sort in service.INBOX_SORTS else "due"
     with session_scope(sessions_of(request)) as session:
         try:
-            chosen, rows = service.inbox(session, user, department_code=department or None)
+            chosen, rows = service.inbox(session, user, department_code=department or None, sort=sort)
         except service.ActionRefused:
             raise HTTPException(404, "no such department") from None
         departments = []
@@ -334,6 +335,7 @@ def inbox_page(request: Request, user: User, department: str = "") -> HTMLRespon
             labels=labels,
             departments=departments,
             limit=service.INBOX_LIMIT,
+            sort=sort,
         )
 
 

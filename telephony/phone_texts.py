@@ -69,6 +69,7 @@ PHONE_SUFFIXES = {
     "utter_case_filed": (
         " 접수번호는 문자 메시지로도 보내 드릴게요. 더 도와드릴 일이 있으면 말씀해 주시고, 없으면 끊으셔도 돼요."
     ),
+    "utter_following_case": " 처리 소식은 문자 메시지로 보내 드릴게요.",
 }
 # Chat-only texts the phone leaves out (they speak of photos, screens and links).
 UNSPOKEN = frozenset({"utter_photo_received", "utter_location_received"})

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +25,8 @@ from bot.gateway import Gateway
 from bot.metrics import process_exiting
 from bot.rasa_client import RasaClient
 from civic import gazetteer, retention
-from civic.db import get_session_factory
+from civic.db import get_session_factory, session_scope
+from civic.feedback import close_unanswered
 from civic.outbox import unregister_sender
 from civic.settings import get_settings
 from civic.votes import BallotBox, close_due_polls
@@ -32,7 +34,7 @@ from operator_console import admin_pages, api_key_pages, case_pages, dashboard, 
 from operator_console import conversations as console_conversations
 from operator_console import routes as console
 from operator_console.queue_hub import QueueHub
-from telephony import voice
+from telephony import sms_replies, voice
 from telephony.asr import Recognizers
 from telephony.phone_line import CallControl, PhoneLine
 from telephony.sms import CHANNEL as SMS_CHANNEL
@@ -51,20 +53,36 @@ WEBCHAT_STATIC = Path(webchat.__file__).parent / "static"
 HOME_PAGE = Path(__file__).parent / "templates" / "home.html"
 WEB_STATIC = Path(__file__).parent / "static"
 POLL_CLOSER_SECONDS = 30.0
+FEEDBACK_CLOSER_SECONDS = 3600.0
 RETENTION_EVERY_SECONDS = 24 * 3600.0
 # The first purge waits until start-up (speech models, Telegram) is over and short-lived test apps are gone.
 RETENTION_FIRST_RUN_SECONDS = 600.0
 logger = logging.getLogger(__name__)
 
 
-async def run_poll_closer(session_factory: sessionmaker[Session], every_seconds: float) -> None:
-    """Closes polls whose time is up and signs their final checkpoint; results and exports follow."""
+async def run_every(what: str, work: Callable[[], object], every_seconds: float) -> None:
+    """Runs blocking `work` in a thread every `every_seconds`, for the app's life."""
     while True:
         try:
-            await asyncio.to_thread(close_due_polls, session_factory)
-        except Exception:  # a bad round must not stop closing for the rest of the app's life
-            logger.exception("closing due polls failed")
+            await asyncio.to_thread(work)
+        except Exception:  # a bad round must not stop the work for the rest of the app's life
+            logger.exception("%s failed", what)
         await asyncio.sleep(every_seconds)
+
+
+def run_poll_closer(session_factory: sessionmaker[Session], every_seconds: float) -> Coroutine[Any, Any, None]:
+    """Closes polls whose time is up and signs their final checkpoint; results and exports follow."""
+    return run_every("closing due polls", lambda: close_due_polls(session_factory), every_seconds)
+
+
+def run_feedback_closer(session_factory: sessionmaker[Session], every_seconds: float) -> Coroutine[Any, Any, None]:
+    """Closes resolved cases whose "fixed?" question went unanswered for 7 days (civic.feedback)."""
+
+    def close() -> None:
+        with session_scope(session_factory) as session:
+            close_unanswered(session)
+
+    return run_every("closing unanswered questions", close, every_seconds)
 
 
 async def run_retention(session_factory: sessionmaker[Session], every_seconds: float, first_after: float) -> None:
@@ -137,6 +155,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         run_outbox_worker(session_factory, settings.outbox_poll_seconds, app.state.outbox_wakeup)
     )
     closer = asyncio.create_task(run_poll_closer(session_factory, POLL_CLOSER_SECONDS))
+    feedback_closer = asyncio.create_task(run_feedback_closer(session_factory, FEEDBACK_CLOSER_SECONDS))
     purger = asyncio.create_task(run_retention(session_factory, RETENTION_EVERY_SECONDS, RETENTION_FIRST_RUN_SECONDS))
     app.state.queue_hub = QueueHub(session_factory, redis_url=settings.redis_url)
     queue_watcher = asyncio.create_task(app.state.queue_hub.run())
@@ -148,7 +167,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
     finally:
         readiness.state = "draining"
-        for task in (worker, closer, purger, queue_watcher, models_loading):
+        for task in (worker, closer, feedback_closer, purger, queue_watcher, models_loading):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -191,6 +210,7 @@ def create_app() -> FastAPI:
     app.include_router(open311.router)
     app.include_router(telegram_webhook.router)
     app.include_router(voice.router)
+    app.include_router(sms_replies.router)
     app.include_router(console.router)
     app.include_router(live_queue.router)
     app.include_router(case_pages.router)

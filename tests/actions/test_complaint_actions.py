@@ -296,7 +296,9 @@ async def test_a_description_correction_takes_the_next_answer_whole() -> None:
 @pytest.mark.parametrize("text", ["네", "/affirm", "はい"])
 async def test_yes_at_the_summary_confirms_and_changes_no_detail(text: str) -> None:
     tracker = turn(text, "affirm", stage="confirm_report", before=FILLED, candidates={"confirm_report": True})
-    assert await run_form(tracker) == {"confirm_report": True, "correction_requested": False}
+    # Nothing like it is open nearby (no GPS, no dong): the "me too" question is answered "no" at once.
+    expected = {"confirm_report": True, "correction_requested": False, "follow_duplicate": False}
+    assert await run_form(tracker) == expected
 
 
 async def test_the_place_answer_never_becomes_the_description() -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from civic import console_cases as cc
 from civic.console_accounts import ConsoleIdentity
+from civic.duplicates import follow_case
 from civic.errors import CaseNotFound
 from civic.models import Case, CaseEvent, CaseFollower, Conversation, Department, OutboxMessage
 from civic.routing import department_for
@@ -62,7 +63,9 @@ def test_the_whole_path_with_events_and_notices(session: Session, make_case: Mak
     ]
     texts = [n.text for n in notices(session, case.conversation_id)]
     assert len(texts) == 4
-    assert texts[-1] == f"[{case.number}] Your report has been resolved.\nAnswer: Towed at 14:00."
+    # The public answer, and the "fixed?" question (civic.fixed_question).
+    resolved = f"[{case.number}] Your report has been resolved.\nAnswer: Towed at 14:00.\nIs the problem fixed?"
+    assert texts[-1] == resolved
 
 
 def test_operator_cannot_resolve_and_official_cannot_accept(session: Session, make_case: MakeCase) -> None:
@@ -255,3 +258,23 @@ def test_inbox_lists_the_departments_open_cases_by_due_date(session: Session, ma
     assert [r.number for r in as_operator] == numbers
     with pytest.raises(cc.ActionRefused):
         cc.inbox(session, OPERATOR, department_code="no-such-department")
+
+
+def test_inbox_shows_and_sorts_by_followers(
+    session: Session, make_case: MakeCase, make_conversation: Callable[..., Conversation]
+) -> None:
+    district = random.choice(["종로구", "중구", "용산구", "성동구"])
+    early = assigned_case(session, make_case, category="sewer", district=district)
+    followed = assigned_case(session, make_case, category="sewer", district=district)
+    early.due_at = early.due_at - timedelta(days=60)
+    for _ in range(3):
+        follow_case(session, number=followed.number, conversation_id=make_conversation().id, language="ko")
+    official = official_of(followed)
+    _, by_due = cc.inbox(session, official)
+    numbers = [r.number for r in by_due]
+    assert numbers.index(early.number) < numbers.index(followed.number)
+    _, by_followers = cc.inbox(session, official, sort="followers")
+    assert (by_followers[0].number, by_followers[0].followers) == (followed.number, 3)
+    assert next(r for r in by_followers if r.number == early.number).followers == 0
+    with pytest.raises(cc.ActionRefused):
+        cc.inbox(session, official, sort="nonsense")

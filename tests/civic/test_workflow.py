@@ -72,7 +72,7 @@ def test_notice_in_case_language_with_note(session: Session, make_case: MakeCase
     assert (
         texts[1] == f"[{case.number}] Your report has been assigned to Mapo-gu Office Traffic Administration Division."
     )
-    assert texts[-1] == f"[{case.number}] Your report has been resolved.\nAnswer: Car towed."
+    assert texts[-1] == f"[{case.number}] Your report has been resolved.\nAnswer: Car towed.\nIs the problem fixed?"
 
 
 def test_no_notice_without_conversation_or_when_disabled(session: Session, make_case: MakeCase) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from civic.cases import file_case, get_case
 from civic.conversations import get_or_create_conversation, record_message
 from civic.db import session_scope
+from civic.duplicates import follow_case
 from civic.media import store_photo
 from civic.models import AuditEntry, Case, Conversation, Department, OutboxMessage
 from civic.open311_filing import RequestForm, file_request
@@ -128,7 +129,8 @@ def test_operator_accepts_and_assigns_then_official_starts_and_resolves(
         texts = session.execute(
             select(OutboxMessage.text).where(OutboxMessage.conversation_id == case.conversation_id)
         ).scalars()
-        assert f"[{number}] 처리가 완료되었습니다.\n답변: 야간 공사를 중지시켰습니다." in list(texts)
+        resolved = f"[{number}] 처리가 완료되었습니다.\n답변: 야간 공사를 중지시켰습니다.\n문제가 해결됐나요?"
+        assert resolved in list(texts)
         audited = session.execute(select(AuditEntry.action).where(AuditEntry.target == number)).scalars().all()
     assert {"case.accept", "case.assign", "case.start", "case.resolve", "case.denied"} <= set(audited)
 
@@ -150,7 +152,7 @@ def test_notice_follows_the_cases_language(client: TestClient, db: sessionmaker[
             .scalars()
             .first()
         )
-    assert last == f"[{number}] 処理が完了しました。\n回答: 対応済み"
+    assert last == f"[{number}] 処理が完了しました。\n回答: 対応済み\n問題は解決しましたか？"
 
 
 def test_a_post_without_csrf_token_changes_nothing(client: TestClient, db: sessionmaker[Session]) -> None:
@@ -209,6 +211,26 @@ def test_inbox_shows_the_officials_open_cases(client: TestClient, db: sessionmak
     page = client.get("/console/inbox")
     assert page.status_code == 200 and f'href="/console/cases/{number}"' in page.text
     assert re.search(r"\d+일", page.text)
+
+
+def test_officials_see_followers_and_sort_by_them(client: TestClient, db: sessionmaker[Session]) -> None:
+    number = file_one(db, category="broken_streetlight", district="은평구")
+    log_in(client, new_user(db, "operator"))
+    post_action(client, number, "accept")
+    post_action(client, number, "assign")
+    with session_scope(db) as session:
+        for _ in range(3):
+            me_too = get_or_create_conversation(session, channel="telegram", external_id=uuid.uuid4().hex)
+            follow_case(session, number=number, conversation_id=me_too.id, language="ko")
+    client.cookies.clear()
+    log_in(client, new_user(db, "official", department_code(db, number)))
+    page = client.get("/console/inbox?sort=followers").text
+    row = re.search(rf'href="/console/cases/{number}">{number}</a></td>\s*<td class="followers">([^<]*)</td>', page)
+    assert row and row.group(1) == "+3", page
+    first = re.search(r'href="/console/cases/(SR-\d{4}-\d{6})"', page)
+    assert first and first.group(1) == number  # the most followed first
+    assert client.get("/console/inbox?sort=nonsense").status_code == 200  # by due date
+    assert '<dd class="followers">+3</dd>' in client.get(f"/console/cases/{number}").text
 
 
 def test_operator_merges_a_duplicate(client: TestClient, db: sessionmaker[Session]) -> None:

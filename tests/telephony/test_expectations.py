@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import yaml
 
 from civic.districts import district_names
 from telephony.asr import Transcript
@@ -21,6 +22,7 @@ from telephony.expectations import (
 from telephony.gate import Verdict
 from telephony.phone_texts import has_final_consonant, menu, spoken
 from telephony.understanding import Heard, with_place_names
+from tests.domain import DOMAIN
 
 CATEGORY_BUTTONS = [
     {"title": "불법 주정차", "payload": '/inform{"category":"illegal_parking"}'},
@@ -148,3 +150,13 @@ def test_only_believed_place_answers_are_corrected() -> None:
     place = Expectation("free", "", response="utter_ask_place")
     refused = _heard("합정녁", outcome="refused")
     assert with_place_names(refused, place) is refused  # a refused decoding is kept for the operator as it was
+
+
+def test_the_offer_to_follow_an_open_case_is_keyed_as_yes_1_and_no_2() -> None:
+    """On the phone "저도 같은 불편을 겪고 있어요" is a yes (1) and "file a new one" a no (2), by payload."""
+    responses = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))["responses"]
+    korean = next(v for v in responses["utter_ask_follow_duplicate"] if "condition" not in v)
+    expectation = after_reply("새로 접수하는 대신 이 신고의 처리 소식을 함께 받으시겠어요?", korean["buttons"], None)
+    assert [(c.key, c.payload) for c in expectation.choices] == [("1", "/affirm"), ("2", "/deny")]
+    assert menu_text(expectation).startswith("네는 1번, 아니요는 2번")
+    assert expectation.match("네 맞아요").payload == "/affirm"  # type: ignore[union-attr]
