@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     asr_free_form_engine: Literal["whisper", "vosk"] = "whisper"
     asr_cache_dir: Path = PROJECT_ROOT / "var" / "cache" / "asr"
     asr_threads: int = 2
-    asr_workers: int = 1  # Whisper decodes at a time (each with ASR_THREADS threads)
+    asr_workers: int = 2  # Whisper decodes at a time (each with ASR_THREADS threads): README, the 120 line
     # Load the recognisers when the web app starts (otherwise on the first call).
     asr_preload: bool = True
     phone_voice: str = "Polly.Seoyeon"
