@@ -35,6 +35,14 @@ CASE_NUMBER = re.compile(r"SR-\d{4}-\d{6}")
 THINK_SECONDS = (2.0, 4.0)
 
 
+def _declines_the_offer_to_follow(replies: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """After the confirmation, no case number but buttons: the offer to follow an open case like it (issue 17),
+    declined by its /deny button (file anew)."""
+    buttons = [b for r in replies for b in r.get("buttons") or []]
+    deny = next((b for b in buttons if b.get("payload") == "/deny"), None)
+    return {"text": deny["title"], "payload": "/deny"} if deny is not None else None
+
+
 async def citizen(base_url: str, latencies: list[float], errors: list[str], think: bool) -> bool:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         page = await http.get("/chat")
@@ -43,7 +51,9 @@ async def citizen(base_url: str, latencies: list[float], errors: list[str], thin
             errors.append("no csrf token")
             return False
         filed = False
-        for turn in SCRIPT:
+        turns = list(SCRIPT)
+        while turns:
+            turn = turns.pop(0)
             if think:
                 await asyncio.sleep(random.uniform(*THINK_SECONDS))
             body = {"client_message_id": uuid.uuid4().hex, **turn}
@@ -57,7 +67,10 @@ async def citizen(base_url: str, latencies: list[float], errors: list[str], thin
             if response.status_code != 200:
                 errors.append(f"HTTP {response.status_code}")
                 return False
-            filed = filed or any(CASE_NUMBER.search(r["text"]) for r in response.json()["replies"])
+            replies = response.json()["replies"]
+            filed = filed or any(CASE_NUMBER.search(r["text"]) for r in replies)
+            if not turns and not filed and (decline := _declines_the_offer_to_follow(replies)):
+                turns.append(decline)  # every simulated citizen reports the same spot: each files anew
         if not filed:
             errors.append("conversation ended without a case number")
         return filed
