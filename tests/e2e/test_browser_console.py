@@ -116,7 +116,10 @@ def test_a_case_goes_from_received_to_resolved_and_the_citizen_is_told_in_their_
             .scalars()
             .all()
         )
-    assert notices[-1] == f"[{number}] Your report has been resolved.\nAnswer: We replaced the lamp on 25 November."
+    assert notices[-1] == (
+        f"[{number}] Your report has been resolved.\nAnswer: We replaced the lamp on 25 November.\n"
+        "Is the problem fixed?"  # with its two buttons: the "fixed?" question of issue 17
+    )
     assert len(notices) == 4  # accepted, assigned, in progress, resolved: one each
 
 
