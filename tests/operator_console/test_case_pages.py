@@ -341,9 +341,9 @@ def test_the_open311_reporter_s_contact_is_shown_and_its_viewing_audited(
     def viewers(number: str) -> list[tuple[str, dict[str, Any]]]:
         with session_scope(db) as session:
             rows = session.execute(
-                select(AuditEntry.actor, AuditEntry.details).where(
-                    AuditEntry.action == "case.contact_viewed", AuditEntry.target == number
-                )
+                select(AuditEntry.actor, AuditEntry.details)
+                .where(AuditEntry.action == "case.contact_viewed", AuditEntry.target == number)
+                .order_by(AuditEntry.id)  # in the order they were seen (PostgreSQL returns no order otherwise)
             )
             return [(actor, details) for actor, details in rows]
 
