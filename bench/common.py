@@ -21,6 +21,15 @@ from civic.db import make_engine
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def declining_the_offer_to_follow(replies: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The web chat message that declines the offer to follow an open case at the same spot (issue 17) and files
+    anew, if the replies make that offer (a /deny button after the confirmation); simulated citizens all report
+    the same spot."""
+    buttons = [b for r in replies for b in r.get("buttons") or []]
+    deny = next((b for b in buttons if b.get("payload") == "/deny"), None)
+    return {"text": deny["title"], "payload": "/deny"} if deny is not None else None
+
+
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     if not samples_ms:
         return {}

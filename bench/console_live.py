@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import percentiles, write_result
+from bench.common import declining_the_offer_to_follow, percentiles, write_result
 from civic import console_accounts
 from civic.db import make_engine, make_session_factory, session_scope
 from civic.migrate import upgrade
@@ -59,13 +59,10 @@ async def file_one(base_url: str) -> tuple[str, float]:
                 "/chat/api/messages", json={"client_message_id": uuid.uuid4().hex, **body}, headers=headers
             )
         replies = response.json()["replies"]
-        deny = next((b for r in replies for b in r.get("buttons") or [] if b.get("payload") == "/deny"), None)
-        if deny is not None and not CASE_NUMBER.search(" ".join(r["text"] for r in replies)):
-            # The offer to follow an open case at the same spot (issue 17): every report here files anew.
+        decline = declining_the_offer_to_follow(replies)
+        if decline is not None and not CASE_NUMBER.search(" ".join(r["text"] for r in replies)):
             response = await http.post(
-                "/chat/api/messages",
-                json={"client_message_id": uuid.uuid4().hex, "text": deny["title"], "payload": "/deny"},
-                headers=headers,
+                "/chat/api/messages", json={"client_message_id": uuid.uuid4().hex, **decline}, headers=headers
             )
         answered = time.perf_counter()
         number = CASE_NUMBER.search(" ".join(r["text"] for r in response.json()["replies"]))

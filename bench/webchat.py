@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import percentiles, write_result
+from bench.common import declining_the_offer_to_follow, percentiles, write_result
 from civic.migrate import upgrade
 from tests.e2e.stack import running_stack
 
@@ -33,14 +33,6 @@ CASE_NUMBER = re.compile(r"SR-\d{4}-\d{6}")
 # A citizen reads the reply and types the next message: 2-4 s is quick for a phone keyboard.
 # The stress mode sends the next message the instant the reply arrives.
 THINK_SECONDS = (2.0, 4.0)
-
-
-def _declines_the_offer_to_follow(replies: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """After the confirmation, no case number but buttons: the offer to follow an open case like it (issue 17),
-    declined by its /deny button (file anew)."""
-    buttons = [b for r in replies for b in r.get("buttons") or []]
-    deny = next((b for b in buttons if b.get("payload") == "/deny"), None)
-    return {"text": deny["title"], "payload": "/deny"} if deny is not None else None
 
 
 async def citizen(base_url: str, latencies: list[float], errors: list[str], think: bool) -> bool:
@@ -69,7 +61,7 @@ async def citizen(base_url: str, latencies: list[float], errors: list[str], thin
                 return False
             replies = response.json()["replies"]
             filed = filed or any(CASE_NUMBER.search(r["text"]) for r in replies)
-            if not turns and not filed and (decline := _declines_the_offer_to_follow(replies)):
+            if not turns and not filed and (decline := declining_the_offer_to_follow(replies)):
                 turns.append(decline)  # every simulated citizen reports the same spot: each files anew
         if not filed:
             errors.append("conversation ended without a case number")
